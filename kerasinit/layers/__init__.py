@@ -1,0 +1,1 @@
+"""Activation layers (being built)."""

@@ -1,0 +1,2 @@
+def lsuv(*args, **kwargs):  # placeholder, replaced by the LSUV implementation
+    raise NotImplementedError

@@ -1,0 +1,2 @@
+class HealthMonitor:  # placeholder, replaced by the monitor implementation
+    pass

@@ -1,0 +1,2 @@
+class Thresholds:  # placeholder, replaced by the monitor implementation
+    pass
