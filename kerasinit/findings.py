@@ -1,4 +1,4 @@
-"""`Finding`, the one result type of every kerasinit diagnosis, and its warnings.
+"""`Finding`, the result type of every kerasinit diagnosis, and its warnings.
 
 The health monitor (`kerasinit.callbacks.HealthMonitor`) and the static model
 check (`kerasinit.check`) both report problems as `Finding` objects. Each

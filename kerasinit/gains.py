@@ -1,4 +1,4 @@
-"""The activation table: one entry per non-linearity, the only place its facts live.
+"""The activation table: one entry per non-linearity, its facts in one place.
 
 Every other part of kerasinit reads this module and none repeats a number
 from it:
@@ -88,7 +88,9 @@ class SaturationRule:
     tests and on the device in the monitor. An output is *saturated* where
     ``derivative(y, param, xp) < threshold * peak``: the threshold is relative
     to the activation's largest derivative, so one default fits sigmoid
-    (peak 1/4) and tanh (peak 1) alike.
+    (peak 1/4) and tanh (peak 1) alike. For an activation that can die
+    (`ActivationInfo.dead_value` set, e.g. ReLU6), outputs equal to the dead
+    value are *dead*, not saturated: the rule covers the rest of the range.
 
     Attributes:
         derivative: ``(y, param, xp) -> f'(f^{-1}(y))``.
@@ -125,18 +127,26 @@ class ActivationInfo:
 
     name: str
     aliases: tuple[str, ...]
-    fn: Callable[[np.ndarray, float | None], np.ndarray]
+    fn: Callable[[np.ndarray, float | None], np.ndarray] = dataclasses.field(
+        repr=False
+    )
     family: str
-    summary: str
+    summary: str = dataclasses.field(repr=False)
     param_name: str | None = None
     default_param: float | None = None
-    pytorch_gain: Callable[[float | None], float] | None = None
-    kinks: tuple[float, ...] = ()
+    pytorch_gain: Callable[[float | None], float] | None = dataclasses.field(
+        default=None, repr=False
+    )
+    kinks: tuple[float, ...] = dataclasses.field(default=(), repr=False)
     dead_value: float | None = None
-    saturation: SaturationRule | None = None
+    saturation: SaturationRule | None = dataclasses.field(
+        default=None, repr=False
+    )
 
     def __call__(self, z, param: float | None = None) -> np.ndarray:
-        return self.fn(np.asarray(z, dtype=np.float64), self.param_or_default(param))
+        return self.fn(
+            np.asarray(z, dtype=np.float64), self.param_or_default(param)
+        )
 
     def param_or_default(self, param: float | None) -> float | None:
         if self.param_name is None:
@@ -230,8 +240,14 @@ _TABLE: tuple[ActivationInfo, ...] = (
     ActivationInfo(
         name="linear",
         aliases=(
-            "identity", "none", "conv1d", "conv2d", "conv3d",
-            "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+            "identity",
+            "none",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
         ),
         fn=lambda z, p: z,
         family="glorot",
@@ -323,9 +339,11 @@ _TABLE: tuple[ActivationInfo, ...] = (
     ActivationInfo(
         name="gelu_tanh",
         aliases=("gelu_approximate", "approximate_gelu", "gelu_new"),
-        fn=lambda z, p: 0.5
-        * z
-        * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z**3))),
+        fn=lambda z, p: (
+            0.5
+            * z
+            * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z**3)))
+        ),
         family="he",
         summary="GELU with the tanh approximation.",
     ),
@@ -439,7 +457,7 @@ _QUAD_HALF_WIDTH = 12.0  # beyond 12 sigma the normal density is < 1e-31
 _QUAD_NODES = 96  # per smooth piece; exact to ~1e-12 for these integrands
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _legendre(n: int):
     return np.polynomial.legendre.leggauss(n)
 
@@ -581,6 +599,7 @@ def _resolve_keras_function(fn) -> tuple[ActivationInfo, float | None] | None:
     if arg is not None:
         default = inspect.signature(fn).parameters[arg].default
         param = float(default)
+    param = entry.param_or_default(param)
     if name == "gelu":
         approximate = inspect.signature(fn).parameters.get("approximate")
         if approximate is not None and approximate.default is True:
