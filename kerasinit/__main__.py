@@ -1,0 +1,7 @@
+"""`python -m kerasinit`: the same as the `kerasinit` command."""
+
+import sys
+
+from kerasinit.cli import main
+
+sys.exit(main())
