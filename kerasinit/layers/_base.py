@@ -107,6 +107,11 @@ class ActivationLayer(keras.layers.Layer):
         name, param = self.kerasinit_activation
         return ForActivation(name, param, **kwargs)
 
+    def get_config(self) -> dict[str, Any]:
+        # Explicit, so that subclasses without arguments serialize exactly
+        # the parent's config rather than Keras's recorded constructor call.
+        return super().get_config()
+
 
 class ElementwiseActivation(ActivationLayer):
     """An activation applied element by element: shape in = shape out."""

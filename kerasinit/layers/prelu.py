@@ -139,9 +139,15 @@ class PReLU(ElementwiseActivation):
 
     def _activation_param(self) -> float | None:
         if self.alpha is not None:
-            return float(np.mean(keras.ops.convert_to_numpy(self.alpha)))
-        if isinstance(self.alpha_initializer, keras.initializers.Constant):
-            return float(self.alpha_initializer.value)
+            alpha = keras.ops.convert_to_numpy(self.alpha.value)
+            return float(np.mean(alpha))
+        init = self.alpha_initializer
+        if isinstance(init, keras.initializers.Constant):
+            return float(init.value)
+        if isinstance(init, keras.initializers.Zeros):
+            return 0.0
+        if isinstance(init, keras.initializers.Ones):
+            return 1.0
         # An unbuilt layer with a random initializer has no slope yet; the
         # table's default stands in for it.
         return None

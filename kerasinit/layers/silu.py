@@ -70,7 +70,7 @@ class SiLU(ElementwiseActivation):
     def _current_beta(self) -> float:
         if self.beta_weight is None:
             return self.beta
-        return float(keras.ops.convert_to_numpy(self.beta_weight))
+        return float(keras.ops.convert_to_numpy(self.beta_weight.value))
 
     def _activation_param(self) -> float:
         return self._current_beta()
