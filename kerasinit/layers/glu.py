@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 from typing import Any
 
@@ -70,18 +71,28 @@ class _GatedLinearUnit(ActivationLayer):
         raise NotImplementedError
 
     def _kernel_initializers(self):
-        if self.kernel_initializer is not None:
-            # A fresh copy per kernel: a seeded initializer object reused
-            # as is would give both projections the same matrix.
-            config = keras.initializers.serialize(self.kernel_initializer)
-            return (
-                keras.initializers.deserialize(config),
-                keras.initializers.deserialize(config),
-            )
-        from kerasinit.initializers import ForActivation
+        if self.kernel_initializer is None:
+            from kerasinit.initializers import ForActivation
 
-        name, param = self.kerasinit_activation
-        return ForActivation(name, param), ForActivation("linear")
+            name, param = self.kerasinit_activation
+            return ForActivation(name, param), ForActivation("linear")
+        config = keras.initializers.serialize(self.kernel_initializer)
+        seed = config.get("config", {}).get("seed")
+        if isinstance(seed, dict):
+            # A SeedGenerator advances between the two draws, so the one
+            # instance already gives two different matrices.
+            return self.kernel_initializer, self.kernel_initializer
+        # Keras initializers return the same values on every call, so each
+        # kernel gets its own copy, and an integer seed is offset for the
+        # value kernel: identical projections would make the unit
+        # act(z) * z.
+        value_config = copy.deepcopy(config)
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            value_config["config"]["seed"] = seed + 1
+        return (
+            keras.initializers.deserialize(config),
+            keras.initializers.deserialize(value_config),
+        )
 
     def build(self, input_shape) -> None:
         input_dim = input_shape[-1]
@@ -157,8 +168,10 @@ _GLU_ARGS = """
         units: Positive int, the output width (of each projection).
         use_bias: Whether the projections add biases `b` and `c`; modern
             transformer blocks leave them out. Defaults to `False`.
-        kernel_initializer: Initializer of both kernels. `None` gives the
-            gate kernel the paired initializer of the gate activation
+        kernel_initializer: Initializer of both kernels (an integer seed
+            is incremented by one for the value kernel, so the two
+            projections differ). `None` gives the gate kernel the paired
+            initializer of the gate activation
             (`kerasinit.initializers.ForActivation`) and the value kernel
             the linear one. Defaults to `None`.
         bias_initializer: Initializer of both biases. Defaults to `"zeros"`.
