@@ -139,9 +139,14 @@ function hideTooltip() {
 
 // -- health map --------------------------------------------------------------
 
+// Cells sized so that a run's four heatmaps fit its share of the page width
+// (runs side by side), with a readable minimum that scrolls when exceeded.
 function cellSize(layers, steps) {
+  const runs = Math.max(1, state.selected.length);
+  const perRun = (document.documentElement.clientWidth - 32) / runs - 16;
+  const perMap = (perRun - 190) / METRICS.length - 12;
   const h = Math.max(6, Math.min(18, Math.floor(480 / Math.max(1, layers))));
-  const w = Math.max(3, Math.min(24, Math.floor(220 / Math.max(1, steps))));
+  const w = Math.max(2, Math.min(24, Math.floor(perMap / Math.max(1, steps))));
   return [w, h];
 }
 
@@ -386,17 +391,17 @@ function renderFindingsBody(tbody) {
 
 function highlight(run, layer) {
   state.highlight = { run, layer };
+  if (layer) state.detail = { run, layer };
   renderMain();
   const target = document.querySelector(`.ki-run[data-run="${CSS.escape(run)}"]`);
   if (target) target.scrollIntoView({ block: "nearest" });
-  if (layer) openDetail(run, layer);
 }
 
 // -- layer detail ------------------------------------------------------------
 
 function openDetail(run, layer) {
   state.detail = { run, layer };
-  loadDetail();
+  renderMain();
 }
 
 async function loadDetail() {

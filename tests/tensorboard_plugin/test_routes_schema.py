@@ -140,7 +140,7 @@ def test_static_files_whitelisted(client):
     js = client.get("/index.js")
     assert js.status_code == 200
     assert js.mimetype == "application/javascript"
-    assert "export function render" in js.get_data(as_text=True)
+    assert "export async function render" in js.get_data(as_text=True)
     css = client.get("/style.css")
     assert css.status_code == 200
     assert css.mimetype == "text/css"
