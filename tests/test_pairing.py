@@ -1,0 +1,430 @@
+"""`kerasinit.pair`: finding each kernel's activation and re-initializing it.
+
+Expected variances are computed here from the formulas (He: gain^2/fan_in,
+Glorot: gain^2 * 2/(fan_in+fan_out), LeCun: 1/fan_in, Kumar:
+factor/fan_in), with fans counted by hand, not through the code under test.
+The sample second moment of n independent N(0, v) draws has standard error
+v * sqrt(2/n); every variance check allows 5 of those.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import kerasinit as ki
+from kerasinit import gains
+
+L = keras.layers
+
+
+def _second_moment(variable):
+    values = keras.ops.convert_to_numpy(variable).astype(np.float64)
+    return float(np.mean(values * values)), values.size
+
+
+def assert_variance(variable, expected):
+    measured, n = _second_moment(variable)
+    tolerance = 5.0 * expected * math.sqrt(2.0 / n)
+    assert abs(measured - expected) <= tolerance, (measured, expected)
+
+
+def he(fan_in, slope=0.0):
+    return 2.0 / (1.0 + slope * slope) / fan_in
+
+
+# ---------------------------------------------------------------------------
+# Where the activation is found
+
+
+def _placements():
+    def fused():
+        return keras.Sequential(
+            [keras.Input((128,)), L.Dense(256, activation="relu", name="k")]
+        )
+
+    def next_layer():
+        return keras.Sequential(
+            [keras.Input((128,)), L.Dense(256, name="k"), L.ReLU()]
+        )
+
+    def after_bn_dropout():
+        return keras.Sequential(
+            [
+                keras.Input((128,)),
+                L.Dense(256, name="k"),
+                L.BatchNormalization(),
+                L.Dropout(0.2),
+                L.Activation("relu"),
+            ]
+        )
+
+    def kerasinit_layer():
+        inp = keras.Input((128,))
+        out = ki.layers.ReLU()(L.Dense(256, name="k")(inp))
+        return keras.Model(inp, out)
+
+    def through_reshape():
+        inp = keras.Input((128,))
+        h = L.Dense(256, name="k")(inp)
+        h = L.Reshape((16, 16))(h)
+        return keras.Model(inp, L.ReLU()(L.Flatten()(h)))
+
+    def into_nested():
+        inner = keras.Sequential(
+            [keras.Input((256,)), L.ReLU(), L.Dense(4)], name="inner"
+        )
+        inp = keras.Input((128,))
+        return keras.Model(inp, inner(L.Dense(256, name="k")(inp)))
+
+    def out_of_nested():
+        inner = keras.Sequential(
+            [keras.Input((128,)), L.Dense(256, name="k")], name="inner"
+        )
+        inp = keras.Input((128,))
+        return keras.Model(inp, L.ReLU()(inner(inp)))
+
+    return {
+        "fused": (fused, "k", "fused"),
+        "next_layer": (next_layer, "k", "ReLU"),
+        "after_bn_dropout": (after_bn_dropout, "k", "BatchNormalization"),
+        "kerasinit_layer": (kerasinit_layer, "k", "ReLU"),
+        "through_reshape": (through_reshape, "k", "Reshape"),
+        "into_nested": (into_nested, "k", "ReLU"),
+        "out_of_nested": (out_of_nested, "inner/k", "ReLU"),
+    }
+
+
+@pytest.mark.parametrize("placement", sorted(_placements()))
+def test_activation_found_wherever_it_is_placed(placement):
+    build, path, where = _placements()[placement]
+    model = build()
+    report = ki.pair(model, seed=0)
+    row = report[path]
+    assert row.activation == "relu"
+    assert where in row.found
+    layer = model.get_layer("k") if "/" not in path else None
+    if layer is None:
+        layer = model.get_layer("inner").get_layer("k")
+    assert_variance(layer.kernel, he(128))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.bias), 0)
+
+
+@pytest.mark.parametrize(
+    "activation, expected",
+    [
+        ("relu", lambda fi, fo: 2.0 / fi),
+        ("tanh", lambda fi, fo: (5.0 / 3.0) ** 2 * 2.0 / (fi + fo)),
+        ("sigmoid", lambda fi, fo: gains.kumar_variance_factor("sigmoid") / fi),
+        ("selu", lambda fi, fo: 1.0 / fi),
+        ("elu", lambda fi, fo: gains.gain("elu") ** 2 / fi),
+        ("gelu", lambda fi, fo: gains.gain("gelu") ** 2 / fi),
+        (None, lambda fi, fo: 2.0 / (fi + fo)),
+    ],
+)
+def test_family_and_variance_per_activation(activation, expected):
+    model = keras.Sequential(
+        [keras.Input((200,)), L.Dense(300, activation=activation, name="k")]
+    )
+    row = ki.pair(model, seed=1)["k"]
+    assert row.activation.split("(")[0] == (activation or "linear")
+    assert_variance(model.get_layer("k").kernel, expected(200, 300))
+
+
+def test_sigmoid_variance_matches_kumar_number():
+    # Kumar (2017): sigmoid needs Var(W) = 12.8 / N (std ~= 3.6/sqrt(N)).
+    assert gains.kumar_variance_factor("sigmoid") == pytest.approx(12.8, 1e-4)
+
+
+def test_slopes_are_read_from_the_layers():
+    inp = keras.Input((256,))
+    a = L.LeakyReLU()(L.Dense(256, name="layer_slope")(inp))
+    b = L.Dense(256, activation="leaky_relu", name="function_slope")(a)
+    c = L.LeakyReLU(negative_slope=0.1)(L.Dense(256, name="explicit")(b))
+    model = keras.Model(inp, c)
+    report = ki.pair(model, seed=2)
+    assert report["layer_slope"].activation == "leaky_relu(0.3)"
+    assert report["function_slope"].activation == "leaky_relu(0.2)"
+    assert report["explicit"].activation == "leaky_relu(0.1)"
+    for name, slope in (
+        ("layer_slope", 0.3),
+        ("function_slope", 0.2),
+        ("explicit", 0.1),
+    ):
+        assert_variance(model.get_layer(name).kernel, he(256, slope))
+
+
+def test_linear_when_output_reaches_next_kernel_or_model_output():
+    model = keras.Sequential(
+        [keras.Input((64,)), L.Dense(128, name="a"), L.Dense(128, name="b")]
+    )
+    report = ki.pair(model, seed=3)
+    assert report["a"].activation == "linear"
+    assert "Dense 'b'" in report["a"].found
+    assert report["b"].found == "model output"
+    assert_variance(model.get_layer("a").kernel, 2.0 / (64 + 128))
+
+
+# ---------------------------------------------------------------------------
+# True fans
+
+
+def test_depthwise_kernel_uses_window_fans():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 64)),
+            L.DepthwiseConv2D(3, depth_multiplier=4, name="dw"),
+            L.ReLU(),
+        ]
+    )
+    row = ki.pair(model, seed=4)["dw"]
+    # Each output sums over one channel's 3x3 window: fan_in = 9, not 9*64.
+    assert row.fans == (9, 36)
+    assert_variance(model.get_layer("dw").kernel, 2.0 / 9)
+
+
+def test_transposed_conv_uses_swapped_fans():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 96)),
+            L.Conv2DTranspose(32, 3, activation="relu", name="up"),
+        ]
+    )
+    row = ki.pair(model, seed=5)["up"]
+    # Kernel stored as (3, 3, 32, 96): the true fan_in is 9 * 96 inputs.
+    assert row.fans == (9 * 96, 9 * 32)
+    assert_variance(model.get_layer("up").kernel, 2.0 / (9 * 96))
+
+
+def test_separable_conv_pairs_both_kernels():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 32)),
+            L.SeparableConv2D(64, 3, depth_multiplier=2, name="sep"),
+            L.ReLU(),
+        ]
+    )
+    report = ki.pair(model, seed=6)
+    rows = {row.kernel: row for row in report if row.layer == "sep"}
+    assert rows["pointwise_kernel"].activation == "relu"
+    assert rows["depthwise_kernel"].activation == "linear"
+    layer = model.get_layer("sep")
+    assert_variance(layer.pointwise_kernel, 2.0 / 64)
+    assert_variance(layer.depthwise_kernel, 2.0 / (9 + 18))
+
+
+def test_einsum_dense_uses_equation_fans():
+    inp = keras.Input((10, 64))
+    out = L.EinsumDense(
+        "btd,dnh->btnh",
+        output_shape=(None, 4, 32),
+        activation="relu",
+        name="proj",
+    )(inp)
+    model = keras.Model(inp, out)
+    row = ki.pair(model, seed=7)["proj"]
+    assert row.fans == (64, 128)
+    assert_variance(model.get_layer("proj").kernel, 2.0 / 64)
+
+
+# ---------------------------------------------------------------------------
+# Residual scaling
+
+
+def _residual_model(blocks=2, width=64):
+    inp = keras.Input((width,))
+    h = inp
+    for i in range(blocks):
+        z = L.LayerNormalization()(h)
+        z = L.Dense(4 * width, activation="gelu", name=f"up{i}")(z)
+        z = L.Dense(width, name=f"down{i}")(z)
+        h = L.Add()([h, z])
+    return keras.Model(inp, L.Dense(10, name="head")(h))
+
+
+def test_residual_projections_scaled_by_number_of_branches():
+    model = _residual_model(blocks=2)
+    report = ki.pair(model, residual_scaling=True, seed=8)
+    assert report["down0"].residual and report["down1"].residual
+    assert not report["up0"].residual
+    # Two residual branches: N = 1 block, variance / (2 * 1).
+    paired = 2.0 / (256 + 64)
+    for name in ("down0", "down1"):
+        assert "ScaledNormal" in report[name].after
+        assert_variance(model.get_layer(name).kernel, paired / 2.0)
+    assert_variance(model.get_layer("up0").kernel, gains.gain("gelu") ** 2 / 64)
+
+
+def test_residual_scaling_with_explicit_block_count():
+    model = _residual_model(blocks=2)
+    ki.pair(model, residual_scaling=True, num_residual_blocks=6, seed=9)
+    assert_variance(model.get_layer("down1").kernel, 2.0 / (256 + 64) / 12.0)
+
+
+def test_no_residual_scaling_by_default():
+    model = _residual_model(blocks=2)
+    report = ki.pair(model, seed=10)
+    assert "ScaledNormal" not in report["down0"].after
+    assert_variance(model.get_layer("down0").kernel, 2.0 / (256 + 64))
+
+
+# ---------------------------------------------------------------------------
+# Report, determinism, biases, errors
+
+
+def test_report_rows_table_and_dicts():
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            L.Dense(32, name="hidden"),
+            L.LeakyReLU(0.3),
+            L.Dense(3, name="logits"),
+        ]
+    )
+    report = ki.pair(model, seed=11)
+    assert len(report) == 2
+    hidden = report["hidden"]
+    assert hidden.before == "GlorotUniform"
+    assert hidden.after.startswith("He(leaky_relu)")
+    assert hidden.fans == (16, 32)
+    table = str(report)
+    lines = table.splitlines()
+    assert lines[0].split() == [
+        "layer",
+        "activation",
+        "found",
+        "before",
+        "after",
+    ]
+    assert any(
+        line.startswith("hidden") and "leaky_relu(0.3)" in line
+        for line in lines
+    )
+    as_dicts = report.to_list()
+    assert as_dicts[1]["layer"] == "logits"
+    assert as_dicts[1]["activation"] == "linear"
+    assert as_dicts[0]["fans"] == [16, 32]
+    # The layer now records the initializer it was drawn from.
+    config = keras.initializers.serialize(
+        model.get_layer("hidden").kernel_initializer
+    )
+    assert config["class_name"] == "ForActivation"
+
+
+def test_deterministic_with_seed_and_distinct_per_layer():
+    def build():
+        return keras.Sequential(
+            [keras.Input((32,))]
+            + [L.Dense(32, activation="relu") for _ in range(3)]
+        )
+
+    a, b, c = build(), build(), build()
+    ki.pair(a, seed=42)
+    ki.pair(b, seed=42)
+    ki.pair(c, seed=43)
+    for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+        if wa.ndim == 2:
+            assert not np.array_equal(wa, wc)
+    kernels = [w for w in a.get_weights() if w.ndim == 2]
+    assert not np.array_equal(kernels[1], kernels[2])
+
+
+def test_bias_options():
+    def build():
+        return keras.Sequential(
+            [
+                keras.Input((8,)),
+                L.Dense(
+                    8, activation="relu", bias_initializer="ones", name="k"
+                ),
+            ]
+        )
+
+    model = build()
+    ki.pair(model, bias=0.01, seed=0)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.get_layer("k").bias), 0.01
+    )
+    model = build()
+    ki.pair(model, bias=None, seed=0)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.get_layer("k").bias), 1.0
+    )
+    with pytest.raises(ValueError, match="`bias`"):
+        ki.pair(model, bias="ones")
+
+
+def test_unbuilt_model_raises():
+    model = keras.Sequential([L.Dense(4, activation="relu")])
+    with pytest.raises(ValueError, match="built"):
+        ki.pair(model)
+    with pytest.raises(TypeError, match="`model`"):
+        ki.pair(L.Dense(3))
+
+
+def test_undetermined_activation_left_unchanged():
+    inp = keras.Input((16,))
+    out = L.Softmax()(L.Dense(8, name="k")(inp))
+    model = keras.Model(inp, out)
+    before = keras.ops.convert_to_numpy(model.get_layer("k").kernel)
+    report = ki.pair(model, seed=0)
+    assert report["k"].activation is None
+    assert "Softmax" in report["k"].found
+    assert report["k"].after == "unchanged"
+    assert report.undetermined == [report["k"]]
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.get_layer("k").kernel), before
+    )
+
+
+def test_branches_that_disagree_are_undetermined():
+    inp = keras.Input((16,))
+    h = L.Dense(16, name="k")(inp)
+    out = L.Concatenate()([L.ReLU()(h), L.Activation("tanh")(h)])
+    model = keras.Model(inp, out)
+    row = ki.pair(model, seed=0)["k"]
+    assert row.activation is None
+    assert "disagree" in row.found
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = L.Dense(64, activation="relu")
+        self.plain = L.Dense(64)
+        self.act = L.ReLU()
+
+    def call(self, x):
+        return self.act(self.plain(self.hidden(x)))
+
+
+def test_subclassed_model_uses_fused_activations_only():
+    model = _Subclassed()
+    model(np.zeros((1, 64), "float32"))
+    plain_before = keras.ops.convert_to_numpy(model.plain.kernel)
+    report = ki.pair(model, seed=0)
+    rows = {row.layer: row for row in report}
+    assert rows[model.hidden.name].activation == "relu"
+    assert_variance(model.hidden.kernel, 2.0 / 64)
+    undetermined = rows[model.plain.name]
+    assert undetermined.activation is None
+    assert "subclassed" in undetermined.found
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.plain.kernel), plain_before
+    )
+
+
+def test_gated_layers_keep_their_own_kernels():
+    inp = keras.Input((32,))
+    h = L.Dense(32, name="k")(inp)
+    out = ki.layers.SwiGLU(64, name="glu")(h)
+    model = keras.Model(inp, out)
+    gate = keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel)
+    report = ki.pair(model, seed=0)
+    assert [row.layer for row in report] == ["k"]
+    assert report["k"].activation == "linear"
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel), gate
+    )
