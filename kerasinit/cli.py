@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kerasinit.demo import run_demo
 
         try:
-            run_demo(
+            results = run_demo(
                 logdir=args.logdir,
                 epochs=args.epochs,
                 quick=args.quick,
@@ -231,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error("interrupted")
         except OSError as exc:
             return _error(f"cannot write to {args.logdir!r}: {_one_line(exc)}")
+        failed = [r for r in results if r.error]
+        if failed:
+            return _error(f"{len(failed)} of {len(results)} runs failed")
         return 0
     if args.command == "check":
         return _run_check(args.model)
