@@ -333,9 +333,7 @@ def _experiments(config: DemoConfig, seed: int):
     n = config.n_train + config.n_val
     # Half a turn per arm: a well-initialized MLP separates the arms within
     # a few epochs, one that does not train stays at chance.
-    x, y = datasets.spirals(
-        n, n_classes=3, n_features=16, turns=0.5, seed=seed
-    )
+    x, y = datasets.spirals(n, n_classes=3, n_features=16, turns=0.5, seed=seed)
     spiral = (
         (x[: config.n_train], y[: config.n_train]),
         (x[config.n_train :], y[config.n_train :]),
@@ -486,7 +484,6 @@ def run_demo(
     Returns:
         One `RunResult` per run, in the order they ran.
     """
-    import keras
 
     # The monitor logs every finding; the summary table reports them, and a
     # line per finding would bury the progress lines.
