@@ -1,0 +1,210 @@
+"""`kerasinit.check`: each finding on a model built for it, none on a sound
+model, and the model left exactly as it was."""
+
+import keras
+import numpy as np
+import pytest
+
+import kerasinit as ki
+
+L = keras.layers
+
+
+def _kinds(findings):
+    return {f.kind for f in findings}
+
+
+def _mlp(activation, depth, width=64, init="glorot_uniform", norm=False):
+    layers = [keras.Input((width,))]
+    for _ in range(depth):
+        layers.append(
+            L.Dense(width, activation=activation, kernel_initializer=init)
+        )
+        if norm:
+            layers.append(L.BatchNormalization())
+    layers.append(L.Dense(4))
+    return keras.Sequential(layers)
+
+
+def _snapshot(model):
+    return [keras.ops.convert_to_numpy(v).copy() for v in model.variables]
+
+
+def test_glorot_before_relu_in_deep_stack_is_a_mismatch():
+    model = _mlp("relu", depth=6)
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "init_mismatch"
+    ]
+    assert len(findings) == 6  # every hidden layer; the linear head is fine
+    first = findings[0]
+    assert first.severity == "warning"
+    # Glorot on a square layer is half of He's 2/fan_in.
+    assert first.value == pytest.approx(0.5)
+    assert first.threshold == pytest.approx(1 / 1.5)
+    assert "GlorotUniform" in first.message and "relu" in first.message
+    assert "ForActivation('relu')" in first.advice
+
+
+def test_shallow_mismatch_is_only_info():
+    model = _mlp("relu", depth=2)
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "init_mismatch"
+    ]
+    assert findings and {f.severity for f in findings} == {"info"}
+
+
+def test_he_before_sigmoid_is_a_mismatch():
+    model = _mlp("sigmoid", depth=3, init="he_normal")
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "init_mismatch"
+    ]
+    assert len(findings) == 3
+    # He's 2/n against the nearest accepted target, Glorot's 1/n.
+    assert findings[0].value == pytest.approx(2.0)
+
+
+def test_unknown_initializer_is_measured():
+    values = np.random.default_rng(0).normal(0, 0.05, (64, 64))
+    model = _mlp("relu", depth=4, init=keras.initializers.Constant(0.0))
+    for layer in model.layers[:-1]:
+        layer.kernel.assign(values.astype("float32"))
+        layer.kernel_initializer = keras.initializers.Identity()
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "init_mismatch"
+    ]
+    assert len(findings) == 4
+    measured = float(np.mean(values**2))
+    assert findings[0].value == pytest.approx(measured / (2 / 64))
+    assert "measured" in findings[0].message
+
+
+def test_selu_without_lecun():
+    model = _mlp("selu", depth=3, init="glorot_uniform")
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "init_mismatch"
+    ]
+    assert len(findings) == 3
+    assert "LeCun" in findings[0].message
+    assert "lecun_normal" in findings[0].advice
+    assert not ki.check(_mlp("selu", depth=3, init="lecun_normal"), probe=False)
+
+
+def test_zero_and_constant_kernels():
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            L.Dense(
+                16, activation="relu", kernel_initializer="zeros", name="z"
+            ),
+            L.Dense(
+                16,
+                activation="relu",
+                kernel_initializer=keras.initializers.Constant(0.3),
+                name="c",
+            ),
+            L.Dense(2, name="ok"),
+        ]
+    )
+    findings = [
+        f for f in ki.check(model, probe=False) if f.kind == "symmetric_weights"
+    ]
+    assert [(f.layer, f.value, f.severity) for f in findings] == [
+        ("z", 0.0, "error"),
+        ("c", pytest.approx(0.3), "error"),
+    ]
+    assert "pair" in findings[0].advice
+
+
+def test_deep_saturating_stack():
+    findings = ki.check(_mlp("tanh", depth=6), probe=False)
+    stacks = [f for f in findings if f.kind == "deep_saturating_stack"]
+    assert len(stacks) == 1
+    assert stacks[0].value == 6.0 and stacks[0].threshold == 5.0
+    assert "Normalization" in stacks[0].advice
+    # Four in a row is below the limit; normalization breaks the run.
+    assert "deep_saturating_stack" not in _kinds(
+        ki.check(_mlp("tanh", depth=4), probe=False)
+    )
+    assert "deep_saturating_stack" not in _kinds(
+        ki.check(_mlp("sigmoid", depth=8, norm=True), probe=False)
+    )
+
+
+def test_probe_reports_vanishing_signal():
+    model = _mlp(
+        "tanh", depth=8, init=keras.initializers.RandomNormal(stddev=0.01)
+    )
+    findings = [f for f in ki.check(model) if f.kind.endswith("_signal")]
+    assert [f.kind for f in findings] == ["vanishing_signal"]
+    assert findings[0].value < 0.1
+    assert findings[0].threshold == pytest.approx(0.1)
+
+
+def test_probe_reports_exploding_signal():
+    model = _mlp(
+        "relu", depth=8, init=keras.initializers.RandomNormal(stddev=0.5)
+    )
+    findings = [f for f in ki.check(model) if f.kind.endswith("_signal")]
+    assert [f.kind for f in findings] == ["exploding_signal"]
+    assert findings[0].value > 10.0
+
+
+def test_probe_handles_integer_inputs():
+    inp = keras.Input((12,), dtype="int32")
+    h = L.Embedding(50, 32)(inp)
+    h = L.Flatten()(h)
+    for _ in range(3):
+        h = L.Dense(32, activation="relu")(h)
+    model = keras.Model(inp, L.Dense(2)(h))
+    ki.pair(model, seed=0)
+    assert ki.check(model) == []
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "selu"])
+def test_paired_model_has_no_findings(activation):
+    model = _mlp(activation, depth=4)
+    ki.pair(model, seed=0)
+    assert ki.check(model) == []
+
+
+def test_check_changes_nothing():
+    inp = keras.Input((32,))
+    h = L.Dense(32, kernel_initializer="zeros")(inp)
+    h = L.BatchNormalization()(h)
+    h = L.Activation("sigmoid")(h)
+    for _ in range(6):
+        h = L.Dense(32, activation="tanh", kernel_initializer="he_normal")(h)
+    model = keras.Model(inp, L.Dense(2)(h))
+    before = _snapshot(model)
+    init_before = [
+        keras.initializers.serialize(layer.kernel_initializer)
+        for layer in model.layers
+        if hasattr(layer, "kernel_initializer")
+    ]
+    findings = ki.check(model)
+    assert {"symmetric_weights", "deep_saturating_stack"} <= _kinds(findings)
+    for old, new in zip(before, _snapshot(model)):
+        np.testing.assert_array_equal(old, new)
+    assert init_before == [
+        keras.initializers.serialize(layer.kernel_initializer)
+        for layer in model.layers
+        if hasattr(layer, "kernel_initializer")
+    ]
+
+
+def test_every_finding_is_actionable():
+    model = _mlp("tanh", depth=6, init="zeros")
+    for finding in ki.check(model):
+        assert finding.step is None
+        assert finding.advice
+        assert str(finding).endswith(finding.advice)
+
+
+def test_argument_errors():
+    model = _mlp("relu", depth=1)
+    with pytest.raises(ValueError, match="`probe_batch`"):
+        ki.check(model, probe_batch=0)
+    with pytest.raises(ValueError, match="`signal_factor`"):
+        ki.check(model, signal_factor=1.0)
+    with pytest.raises(ValueError, match="built"):
+        ki.check(keras.Sequential([L.Dense(2)]))
