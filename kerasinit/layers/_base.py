@@ -29,6 +29,7 @@ def check_number(
         raise TypeError(
             f"Expected `{name}` to be a real number. Received: {name}={value!r}"
         )
+    received = value
     value = float(value)
     bound = ""
     if minimum is not None:
@@ -39,7 +40,7 @@ def check_number(
     ):
         raise ValueError(
             f"Expected `{name}` to be a finite number{bound}. "
-            f"Received: {name}={value!r}"
+            f"Received: {name}={received!r}"
         )
     return value
 
