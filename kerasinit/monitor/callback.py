@@ -1,2 +1,380 @@
-class HealthMonitor:  # placeholder, replaced by the monitor implementation
-    pass
+"""`HealthMonitor`: the `keras.callbacks.Callback` users add to `model.fit`.
+
+A thin shell around the monitor's parts: it decides *when* to measure
+(pre-flight, every few epochs or steps), *which* layers, and *where* to
+write; `probe` measures, `diagnosis` judges, `summaries` writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasinit.findings import Finding
+from kerasinit.monitor import diagnosis, summaries
+from kerasinit.monitor import probe as probe_lib
+
+__all__ = ["HealthMonitor"]
+
+logger = logging.getLogger("kerasinit.monitor")
+
+
+def _check_cadence(name: str, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"Expected `{name}` to be a positive integer or None. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _to_tensors(structure):
+    def convert(v):
+        if isinstance(v, tf.Tensor):
+            return v
+        arr = np.asarray(v)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return tf.convert_to_tensor(arr)
+
+    return tf.nest.map_structure(convert, structure)
+
+
+def _split_probe(probe_data):
+    """``(x, y, w)`` from the accepted probe forms."""
+    if isinstance(probe_data, tf.data.Dataset):
+        # A fresh iterator over the dataset: the user's own iterators and
+        # the one `fit` creates are not advanced.
+        try:
+            batch = next(iter(probe_data.take(1)))
+        except StopIteration:
+            raise ValueError(
+                "Expected `probe` to be a non-empty tf.data.Dataset. "
+                f"Received: probe={probe_data!r}"
+            ) from None
+        probe_data = batch
+    if isinstance(probe_data, tuple):
+        if not 1 <= len(probe_data) <= 3:
+            raise ValueError(
+                "Expected `probe` to be x, (x,), (x, y) or (x, y, "
+                f"sample_weight). Received: a tuple of {len(probe_data)}"
+            )
+        x = probe_data[0]
+        y = probe_data[1] if len(probe_data) > 1 else None
+        w = probe_data[2] if len(probe_data) > 2 else None
+        return x, y, w
+    return probe_data, None, None
+
+
+class HealthMonitor(keras.callbacks.Callback):
+    """Per-layer training health in TensorBoard, with warnings that name a fix.
+
+    At every logging event the monitor runs one compiled call on a fixed probe
+    batch (forward in training mode and backward, without changing any model,
+    optimizer or random state) and records, for every monitored layer, the
+    activation mean, std, extremes, zero fraction, dead-unit fraction,
+    saturation fraction and non-finite count, and the gradient norm, weight
+    norm, their ratio and non-finite count, plus histograms of activations
+    and gradients. It diagnoses dead units, saturation, vanishing and
+    exploding gradients and non-finite values, and reports each finding
+    once (until its condition clears) as a Python warning, a `logging`
+    record, an entry of `findings` and a TensorBoard text summary. A
+    pre-flight event in `on_train_begin` checks the model before the first
+    weight update.
+
+    Events go to ``log_dir/kerasinit``, beside the runs of
+    `keras.callbacks.TensorBoard(log_dir)`. The tag scheme is in
+    `kerasinit_tensorboard.schema` and ``docs/monitor.md``.
+
+    Args:
+        log_dir: the TensorBoard log directory.
+        probe: a fixed batch: ``x`` alone (activation statistics only),
+            ``(x, y)``, ``(x, y, sample_weight)``, or a `tf.data.Dataset`
+            whose first batch is used. Keep it small (a few hundred
+            examples): the probe runs on all of it at once.
+        every_n_epochs: log at the end of every n-th epoch, or `None`.
+            Defaults to `1`.
+        every_n_steps: also log every n training steps, or `None`.
+            Defaults to `None`.
+        layers: `None` for every layer with a non-linearity; a list of
+            layer names or paths (``"encoder/dense"``); a regular expression
+            (compiled, or a string starting with ``"re:"``) matched against
+            paths; or a predicate ``layer -> bool``. Defaults to `None`.
+        histograms: write activation and gradient histograms.
+            Defaults to `True`.
+        gradients: compute gradient statistics (needs targets in `probe`).
+            Defaults to `True`.
+        thresholds: a `kerasinit.callbacks.Thresholds`, or `None` for the
+            documented defaults. Defaults to `None`.
+        warn: raise a Python warning for each new finding.
+            Defaults to `True`.
+
+    Example:
+
+    >>> monitor = kerasinit.callbacks.HealthMonitor(
+    ...     log_dir="runs/exp1", probe=(x_val[:512], y_val[:512]))
+    >>> model.fit(x, y, epochs=5, callbacks=[monitor])
+    >>> monitor.findings
+    []
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        probe: Any,
+        every_n_epochs: int | None = 1,
+        every_n_steps: int | None = None,
+        layers: Sequence[str] | str | re.Pattern | Callable | None = None,
+        histograms: bool = True,
+        gradients: bool = True,
+        thresholds: diagnosis.Thresholds | None = None,
+        warn: bool = True,
+    ):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
+            log_dir
+        ):
+            raise ValueError(
+                "Expected `log_dir` to be a non-empty path. "
+                f"Received: log_dir={log_dir!r}"
+            )
+        _check_cadence("every_n_epochs", every_n_epochs)
+        _check_cadence("every_n_steps", every_n_steps)
+        if every_n_epochs is None and every_n_steps is None:
+            raise ValueError(
+                "Expected at least one of `every_n_epochs` and "
+                "`every_n_steps` to be set. Received: every_n_epochs=None, "
+                "every_n_steps=None"
+            )
+        if thresholds is None:
+            thresholds = diagnosis.Thresholds()
+        if not isinstance(thresholds, diagnosis.Thresholds):
+            raise ValueError(
+                "Expected `thresholds` to be a kerasinit.callbacks.Thresholds "
+                f"or None. Received: thresholds={thresholds!r}"
+            )
+        if not (
+            layers is None
+            or callable(layers)
+            or isinstance(layers, (str, re.Pattern))
+            or (
+                isinstance(layers, (list, tuple))
+                and all(isinstance(n, str) for n in layers)
+            )
+        ):
+            raise ValueError(
+                "Expected `layers` to be None, a list of layer names, a "
+                "regular expression or a predicate. "
+                f"Received: layers={layers!r}"
+            )
+        if probe is None:
+            raise ValueError(
+                "Expected `probe` to be a batch: x, (x, y), (x, y, "
+                "sample_weight) or a tf.data.Dataset. Received: probe=None"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.probe = probe
+        self.every_n_epochs = every_n_epochs
+        self.every_n_steps = every_n_steps
+        self.layers = layers
+        self.histograms = bool(histograms)
+        self.gradients = bool(gradients)
+        self.thresholds = thresholds
+        self.warn = bool(warn)
+        # Only the step cadence does work per batch; without it the batch
+        # hook returns at once and can run asynchronously.
+        self.async_safe = every_n_steps is None
+        self.findings: list[Finding] = []
+        self._check_log_dir()
+        self._x, self._y, self._w = (
+            _to_tensors(v) if v is not None else None
+            for v in _split_probe(probe)
+        )
+        self._writer = summaries.EventWriter(self.log_dir)
+        self._limiter = diagnosis.RateLimiter()
+        self._probe = None
+        self._specs: list[probe_lib.LayerSpec] = []
+        self._event = 0
+        self._step = 0
+        self._epoch_base = 0
+        self._last_step: int | None = None
+
+    def _check_log_dir(self) -> None:
+        if "://" in self.log_dir:
+            return
+        run_dir = os.path.join(self.log_dir, "kerasinit")
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                "Expected `log_dir` to be a writable directory "
+                f"({exc.strerror}). Received: log_dir={self.log_dir!r}"
+            ) from None
+        if not os.access(run_dir, os.W_OK | os.X_OK):
+            raise ValueError(
+                "Expected `log_dir` to be a writable directory. "
+                f"Received: log_dir={self.log_dir!r}"
+            )
+
+    # -- setup -------------------------------------------------------------
+
+    @property
+    def probe_examples(self) -> int | None:
+        first = tf.nest.flatten(self._x)[0]
+        return int(first.shape[0]) if first.shape.rank else None
+
+    def _validate_probe(self) -> None:
+        model = self.model
+        inputs = getattr(model, "inputs", None)
+        if not inputs:
+            return
+        given = tf.nest.flatten(self._x)
+        if len(given) != len(inputs):
+            raise ValueError(
+                f"Expected `probe` to give {len(inputs)} input(s), as the "
+                f"model takes. Received: {len(given)} input tensor(s)"
+            )
+        if isinstance(self._x, dict):
+            names = [getattr(t, "name", None) for t in inputs]
+            lookup = [self._x.get(n) for n in names]
+            if all(v is not None for v in lookup):
+                given = lookup
+        for spec, tensor in zip(inputs, given):
+            want = tuple(spec.shape)
+            have = tuple(tensor.shape)
+            if len(want) != len(have) or any(
+                a is not None and a != b for a, b in zip(want[1:], have[1:])
+            ):
+                raise ValueError(
+                    f"Expected `probe` inputs of shape {want} (batch first) "
+                    f"for model input '{spec.name}'. Received: shape={have}"
+                )
+            want_float = "float" in str(spec.dtype)
+            if want_float and not (
+                tensor.dtype.is_floating or tensor.dtype.is_integer
+            ):
+                raise ValueError(
+                    f"Expected `probe` input '{spec.name}' to be numeric "
+                    f"({spec.dtype}). Received: dtype={tensor.dtype.name}"
+                )
+            if not want_float and tensor.dtype.is_floating:
+                arr = tensor.numpy()
+                if not np.all(np.equal(np.mod(arr, 1), 0)):
+                    raise ValueError(
+                        f"Expected `probe` input '{spec.name}' to hold "
+                        f"integers ({spec.dtype}). Received: "
+                        f"dtype={tensor.dtype.name} with fractional values"
+                    )
+
+    def _build(self) -> None:
+        model = self.model
+        self._specs = probe_lib.monitored_layers(model, self.layers)
+        self._validate_probe()
+        p = probe_lib.Probe(
+            model,
+            self._specs,
+            saturation_threshold=self.thresholds.saturation_derivative,
+            histograms=self.histograms,
+            gradients=self.gradients,
+        )
+        y = self._y if self.gradients else None
+        try:
+            p.build(self._x, y, self._w if y is not None else None)
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+            raise ValueError(
+                "`probe` does not fit the model or its loss: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._probe = p
+        self._layer_info = [
+            {
+                "name": s.path,
+                "class": type(s.layer).__name__,
+                "activation": s.activation_name,
+            }
+            for s in self._specs
+        ]
+
+    # -- Keras hooks -------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if self._probe is None or self._probe.model is not self.model:
+            self._build()
+        self._step = int(self.model.optimizer.iterations.numpy())
+        self._epoch_base = self._step
+        if self._last_step != self._step:
+            self._log(phase="preflight", epoch=None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_base = self._step
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_steps is None:
+            return
+        step = self._epoch_base + batch + 1
+        previous = self._step
+        self._step = step
+        n = self.every_n_steps
+        if step // n > previous // n:
+            self._log(phase="step", epoch=getattr(self, "_epoch", None))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_steps is None:
+            # Without the batch hook the step comes from the optimizer, once
+            # per epoch.
+            self._step = int(self.model.optimizer.iterations.numpy())
+        n = self.every_n_epochs
+        if n is not None and (epoch + 1) % n == 0:
+            if self._last_step != self._step:
+                self._log(phase="epoch", epoch=epoch)
+
+    def on_train_end(self, logs=None):
+        self._writer.close()
+
+    # -- one logging event -------------------------------------------------
+
+    def _log(self, *, phase: str, epoch: int | None) -> None:
+        step = self._step
+        result = self._probe()
+        applies_dead = [s.path for s in self._specs if s.dead_value is not None]
+        applies_sat = [s.path for s in self._specs if s.saturation()]
+        found = diagnosis.diagnose(
+            result["layers"],
+            [s.path for s in self._specs],
+            step=step,
+            thresholds=self.thresholds,
+            reference_grad_norm=result["reference_grad_norm"],
+            reference_layer=self._probe.reference,
+            probe_examples=self.probe_examples,
+            dead_applies=applies_dead,
+            saturation_applies=applies_sat,
+        )
+        new = self._limiter.filter(found)
+        for finding in new:
+            self.findings.append(finding)
+            logger.warning("%s", finding)
+            if self.warn:
+                warnings.warn(str(finding), finding.warning_class, stacklevel=2)
+        self._writer.write_event(
+            step=step,
+            event=self._event,
+            epoch=epoch,
+            phase=phase,
+            layers=self._layer_info,
+            result=result,
+            new_findings=new,
+            all_findings=self.findings,
+        )
+        self._event += 1
+        self._last_step = step
+        self.last_result = result

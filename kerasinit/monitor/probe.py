@@ -1,0 +1,448 @@
+"""The probe: one compiled call that measures every monitored layer at once.
+
+`Probe` finds the layers to watch, then builds a single `tf.function` that,
+on the probe batch:
+
+1. runs the forward pass in training-mode semantics through
+   `keras.Model.stateless_call`, with the current variable values passed in
+   and the updated non-trainable values (BatchNormalization moving
+   statistics, dropout seed state) thrown away, so no model state changes;
+2. captures each monitored layer's output wherever the layer sits (nested
+   models, subclassed models): while the function is *traced*, each
+   monitored layer's ``call`` is wrapped to keep its output; the wrappers are
+   removed right after tracing and the compiled graph keeps the tensors;
+3. computes the compiled loss with `keras.Model.stateless_compute_loss`
+   (metric state untouched) and its gradients with respect to the trainable
+   variables;
+4. reduces everything to small statistics (`kerasinit.monitor.stats`) and
+   packs them into one float32 vector, so one logging event costs one
+   device-to-host transfer.
+
+Gradient statistics belong to the layer's own trainable weights; a weightless
+activation layer (``ReLU``, ``Activation``...) is credited with the weights of
+the closest layer before it, in model order, that has trainable weights: the
+layer whose pre-activation it receives in a plain stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasinit import gains
+from kerasinit.monitor import stats
+
+__all__ = ["LayerSpec", "Probe", "monitored_layers", "walk_layers"]
+
+logger = logging.getLogger("kerasinit.monitor")
+
+
+@dataclasses.dataclass
+class LayerSpec:
+    """One monitored layer and what the probe needs to know about it.
+
+    Attributes:
+        path: the layer's path in the model, nested models joined by ``/``.
+        layer: the layer object.
+        activation: the table entry of its non-linearity, or `None` when
+            unknown (a custom function, softmax).
+        param: the activation's parameter (leaky slope...).
+        direct: whether the layer's output *is* the activation's output, so
+            the dead and saturation rules apply (false for recurrent layers,
+            whose output is gated).
+        weight_owner: path of the layer whose weights give the gradient
+            statistics, or `None` when there is none.
+    """
+
+    path: str
+    layer: Any
+    activation: gains.ActivationInfo | None
+    param: float | None
+    direct: bool
+    weight_owner: str | None = None
+
+    @property
+    def activation_name(self) -> str:
+        if self.activation is not None:
+            return self.activation.name
+        fn = getattr(self.layer, "activation", None)
+        return getattr(fn, "__name__", type(self.layer).__name__)
+
+    @property
+    def dead_value(self) -> float | None:
+        act = self.activation
+        if not self.direct or act is None or not act.can_die(self.param):
+            return None
+        return act.dead_value
+
+    def saturation(self) -> tuple[Callable, float] | None:
+        """``(derivative_fn, peak)`` or `None` when no rule applies."""
+        act = self.activation
+        if not self.direct or act is None or act.saturation is None:
+            return None
+        rule = act.saturation
+        param = act.param_or_default(self.param)
+        return stats.saturation_fn(rule, param), float(rule.peak(param))
+
+
+def walk_layers(model, prefix: str = ""):
+    """Yield ``(path, layer)`` for every layer, depth first, in model order.
+
+    Nested models are yielded themselves and then their layers, with paths
+    joined by ``/``.
+    """
+    for layer in getattr(model, "layers", []):
+        path = f"{prefix}{layer.name}"
+        yield path, layer
+        if isinstance(layer, keras.Model):
+            yield from walk_layers(layer, prefix=f"{path}/")
+
+
+def _activation_of(layer) -> tuple[Any, bool]:
+    """``(resolve() result or None, has a non-linearity)``."""
+    if isinstance(layer, keras.Model):
+        return None, False
+    found = gains.resolve(layer)
+    if found is not None:
+        return found, found[0].name != "linear"
+    if isinstance(layer, keras.layers.Activation):
+        return None, True
+    fn = getattr(layer, "activation", None)
+    if fn is None or not callable(fn):
+        return None, False
+    found = gains.resolve(fn)
+    if found is not None:
+        return found, found[0].name != "linear"
+    return None, True
+
+
+def monitored_layers(model, select=None) -> list[LayerSpec]:
+    """The layers to monitor, in model order.
+
+    Args:
+        model: a built Keras model.
+        select: `None` for every layer with a non-linearity; a list of layer
+            names or paths; a compiled regular expression (or a string
+            starting with ``"re:"``) matched against paths; or a predicate
+            ``layer -> bool``. Defaults to `None`.
+
+    Returns:
+        A list of `LayerSpec`.
+
+    Raises:
+        ValueError: a requested name that is not in the model.
+    """
+    everything = list(walk_layers(model))
+    leaves = [
+        (p, lyr) for p, lyr in everything if not isinstance(lyr, keras.Model)
+    ]
+    if select is None:
+        chosen = [(p, lyr) for p, lyr in leaves if _activation_of(lyr)[1]]
+    elif isinstance(select, re.Pattern) or (
+        isinstance(select, str) and select.startswith("re:")
+    ):
+        pattern = (
+            select if isinstance(select, re.Pattern) else re.compile(select[3:])
+        )
+        chosen = [(p, lyr) for p, lyr in leaves if pattern.search(p)]
+    elif callable(select):
+        chosen = [(p, lyr) for p, lyr in leaves if select(lyr)]
+    else:
+        names = [select] if isinstance(select, str) else list(select)
+        by_key = {}
+        for p, lyr in leaves:
+            by_key.setdefault(p, (p, lyr))
+            by_key.setdefault(lyr.name, (p, lyr))
+        missing = [n for n in names if n not in by_key]
+        if missing:
+            raise ValueError(
+                f"Unknown layer names in `layers`: {missing}. Available "
+                f"layers: {[p for p, _ in leaves]}. Received: layers={names!r}"
+            )
+        wanted = {by_key[n][0] for n in names}
+        chosen = [(p, lyr) for p, lyr in leaves if p in wanted]
+    specs = []
+    owners = _weight_owners(leaves)
+    for path, layer in chosen:
+        found, _ = _activation_of(layer)
+        info, param = found if found is not None else (None, None)
+        specs.append(
+            LayerSpec(
+                path=path,
+                layer=layer,
+                activation=info,
+                param=param,
+                direct=not isinstance(layer, keras.layers.RNN),
+                weight_owner=owners.get(path),
+            )
+        )
+    return specs
+
+
+def _weight_owners(leaves) -> dict[str, str]:
+    owners = {}
+    last = None
+    for path, layer in leaves:
+        if layer.trainable_weights:
+            last = path
+        owners[path] = last
+    return owners
+
+
+def _reference_layer(leaves) -> str | None:
+    ref = None
+    for path, layer in leaves:
+        if layer.trainable_weights:
+            ref = path
+    return ref
+
+
+def _pack(path: str, values: dict, hist_prefix: str) -> list:
+    """Scalars stacked into one vector, histogram apart: few graph ops."""
+    names = tuple(k for k in values if k != "histogram")
+    pieces = [(path, names, tf.stack([values[k] for k in names]))]
+    if "histogram" in values:
+        pieces.append((path, hist_prefix + "histogram", values["histogram"]))
+    return pieces
+
+
+def _first_tensor(out):
+    for t in tf.nest.flatten(out):
+        if hasattr(t, "dtype") and hasattr(t, "shape"):
+            return t
+    return None
+
+
+class Probe:
+    """One compiled forward+backward call returning every layer's statistics.
+
+    Args:
+        model: the built model.
+        specs: the layers to monitor (`monitored_layers`).
+        saturation_threshold: an output is saturated where the activation's
+            derivative is below this fraction of its peak. Defaults to `0.05`.
+        histograms: whether to bucket activations and gradients.
+            Defaults to `True`.
+        gradients: whether to compute gradient statistics (needs targets).
+            Defaults to `True`.
+        bins: histogram buckets. Defaults to `30`.
+    """
+
+    def __init__(
+        self,
+        model,
+        specs: list[LayerSpec],
+        *,
+        saturation_threshold: float = 0.05,
+        histograms: bool = True,
+        gradients: bool = True,
+        bins: int = 30,
+    ):
+        self.model = model
+        self.specs = list(specs)
+        self.saturation_threshold = saturation_threshold
+        self.histograms = histograms
+        self.gradients = gradients
+        self.bins = bins
+        leaves = [
+            (p, lyr)
+            for p, lyr in walk_layers(model)
+            if not isinstance(lyr, keras.Model)
+        ]
+        self._leaves = dict(leaves)
+        self.reference = _reference_layer(leaves)
+        self.skipped: dict[str, str] = {}
+        self._layout: list[tuple[str, Any, tuple[int, ...]]] = []
+        self._concrete = None
+
+    # -- tracing ---------------------------------------------------------
+
+    def _owner_var_indices(self, owner: str | None) -> list[int]:
+        if owner is None:
+            return []
+        ids = {id(v) for v in self._leaves[owner].trainable_weights}
+        return [
+            i
+            for i, v in enumerate(self.model.trainable_variables)
+            if id(v) in ids
+        ]
+
+    def _probe_fn(self, x, y, w, with_grads):
+        model = self.model
+        captured: dict[str, Any] = {}
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        mv = [v.value for v in model.metrics_variables]
+        patched = self._patch(captured)
+        try:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(tv)
+                y_pred, _ = model.stateless_call(tv, ntv, x, training=True)
+                if with_grads:
+                    loss, _ = model.stateless_compute_loss(
+                        tv,
+                        ntv,
+                        mv,
+                        x=x,
+                        y=y,
+                        y_pred=y_pred,
+                        sample_weight=w,
+                        training=True,
+                    )
+        finally:
+            self._unpatch(patched)
+        grads = tape.gradient(loss, tv) if with_grads else None
+        pieces: list[tuple[str, str, tf.Tensor]] = []
+        bins = self.bins if self.histograms else None
+        for spec in self.specs:
+            if spec.path in self.skipped:
+                continue
+            out = captured.get(spec.path)
+            if out is None:
+                self._skip(spec.path, "the layer was not called by the model")
+                continue
+            try:
+                sat = spec.saturation()
+                act = stats.activation_stats(
+                    out,
+                    dead_value=spec.dead_value,
+                    saturation_derivative=sat[0] if sat else None,
+                    saturation_cutoff=(
+                        self.saturation_threshold * sat[1] if sat else None
+                    ),
+                    bins=bins,
+                )
+                layer_pieces = _pack(spec.path, act, "")
+                if with_grads:
+                    idx = self._owner_var_indices(spec.weight_owner)
+                    if idx:
+                        gst = stats.gradient_stats(
+                            [grads[i] for i in idx],
+                            [tv[i] for i in idx],
+                            bins=bins,
+                        )
+                        layer_pieces += _pack(spec.path, gst, "grad_")
+            except Exception as exc:  # noqa: BLE001
+                # One exotic layer must not stop the monitoring of the rest,
+                # nor training.
+                self._skip(spec.path, f"{type(exc).__name__}: {exc}")
+                continue
+            pieces += layer_pieces
+        if with_grads and self.reference is not None:
+            idx = self._owner_var_indices(self.reference)
+            pieces.append(
+                (
+                    "",
+                    "reference_grad_norm",
+                    stats.norm64(
+                        [
+                            tf.zeros_like(tv[i])
+                            if grads[i] is None
+                            else grads[i]
+                            for i in idx
+                        ]
+                    ),
+                )
+            )
+        if with_grads:
+            pieces.append(("", "loss", tf.cast(loss, tf.float32)))
+        self._layout = [(p, k, tuple(t.shape)) for p, k, t in pieces]
+        if not pieces:
+            return tf.zeros([0], tf.float32)
+        return tf.concat(
+            [tf.reshape(tf.cast(t, tf.float32), [-1]) for _, _, t in pieces],
+            axis=0,
+        )
+
+    def _skip(self, path: str, why: str) -> None:
+        if path not in self.skipped:
+            self.skipped[path] = why
+            logger.warning(
+                "kerasinit HealthMonitor: statistics of layer '%s' cannot be "
+                "computed (%s); it is skipped.",
+                path,
+                why,
+            )
+
+    def _patch(self, captured: dict) -> list:
+        patched = []
+        for spec in self.specs:
+            layer = spec.layer
+            had_own = "call" in vars(layer)
+            original = layer.call
+
+            @functools.wraps(original)
+            def wrapper(*args, _orig=original, _path=spec.path, **kwargs):
+                out = _orig(*args, **kwargs)
+                if _path not in captured:
+                    first = _first_tensor(out)
+                    if first is not None:
+                        captured[_path] = first
+                return out
+
+            object.__setattr__(layer, "call", wrapper)
+            patched.append((layer, had_own, original))
+        return patched
+
+    @staticmethod
+    def _unpatch(patched: list) -> None:
+        for layer, had_own, original in reversed(patched):
+            if had_own:
+                object.__setattr__(layer, "call", original)
+            else:
+                object.__delattr__(layer, "call")
+
+    def build(self, x, y=None, w=None) -> None:
+        """Trace and compile the probe function for this probe batch."""
+        with_grads = bool(self.gradients and y is not None)
+        self.with_grads = with_grads
+        fn = tf.function(
+            functools.partial(self._probe_fn, with_grads=with_grads),
+            autograph=False,
+        )
+        self._concrete = fn.get_concrete_function(x, y, w)
+        self._args = [a for a in tf.nest.flatten((x, y, w)) if a is not None]
+
+    def __call__(self) -> dict:
+        """Run the probe; one transfer; unpacked host-side statistics.
+
+        Returns:
+            ``{"layers": {path: {metric: value}}, "reference_grad_norm":
+            float | None, "loss": float | None}``, histograms as arrays.
+        """
+        if self._concrete is None:
+            raise ValueError("Call `build` before running the probe.")
+        flat = self._concrete(*self._args).numpy()
+        out: dict[str, Any] = {
+            "layers": {},
+            "reference_grad_norm": None,
+            "loss": None,
+        }
+        pos = 0
+        for path, key, shape in self._layout:
+            size = int(np.prod(shape)) if shape else 1
+            value = flat[pos : pos + size]
+            pos += size
+            if isinstance(key, tuple):
+                entry = out["layers"].setdefault(path, {})
+                entry.update(zip(key, (float(v) for v in value)))
+                continue
+            value = value.reshape(shape) if shape else float(value[0])
+            if not path:
+                out[key] = value
+            else:
+                out["layers"].setdefault(path, {})[key] = value
+        for entry in out["layers"].values():
+            if not np.isfinite(entry.get("act_min", 0.0)):
+                # No finite activation at all: the moments are meaningless.
+                for k in ("act_mean", "act_std", "act_min", "act_max"):
+                    entry[k] = float("nan")
+        return out
