@@ -144,7 +144,7 @@ function hideTooltip() {
 function cellSize(layers, steps) {
   const runs = Math.max(1, state.selected.length);
   const perRun = (document.documentElement.clientWidth - 32) / runs - 16;
-  const perMap = (perRun - 190) / METRICS.length - 12;
+  const perMap = (perRun - 200) / METRICS.length - 14;
   const h = Math.max(6, Math.min(18, Math.floor(480 / Math.max(1, layers))));
   const w = Math.max(2, Math.min(24, Math.floor(perMap / Math.max(1, steps))));
   return [w, h];
@@ -280,15 +280,16 @@ function healthPanel(run) {
       const r = Math.floor((event.clientY - box.top) / h);
       if (r >= 0 && r < layers.length) openDetail(run, layers[r]);
     });
-    grid.append(
-      el(
-        "figure",
-        { class: "ki-metric" },
-        el("figcaption", { text: label }),
-        canvas,
-        legend(range, spec.transform, label),
-      ),
+    const figure = el(
+      "figure",
+      { class: "ki-metric" },
+      el("figcaption", { text: label, title: label }),
+      canvas,
+      legend(range, spec.transform, label),
     );
+    // The legend follows the heatmap's width, so the four maps fit the run.
+    figure.style.width = `${Math.max(72, canvas.width)}px`;
+    grid.append(figure);
   }
   const stepRange = steps.length
     ? `steps ${steps[0]} … ${steps[steps.length - 1]} (${steps.length} logging events shown, left to right)`
@@ -575,7 +576,7 @@ function runsView() {
     });
     const summary = info.error
       ? info.error
-      : `${info.layers.length} layers, ${info.events} events, ${info.findings} findings`;
+      : `${info.layers.length} layers, ${info.events} events, ${info.findings} finding${info.findings === 1 ? "" : "s"}`;
     list.append(el("label", { class: "ki-run-choice" }, input, el("span", { class: "ki-run-label", text: info.run }), el("span", { class: "ki-muted", text: ` — ${summary}` })));
   }
   box.append(list, el("p", { class: "ki-muted", text: `Pick up to ${MAX_RUNS} runs; they are drawn side by side on shared colour scales.` }));
