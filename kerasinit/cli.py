@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -160,6 +161,17 @@ def _load_model(path: str):
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
+    # Keras wraps the real cause of a failed deserialization in a message
+    # that starts with the whole model config; the cause is what helps.
+    unknown = re.search(r"Could not locate (class|function) '([^']+)'", text)
+    if unknown:
+        return (
+            f"unknown {unknown.group(1)} {unknown.group(2)!r}: import the "
+            "package that defines it, or register it with "
+            "keras.saving.register_keras_serializable"
+        )
+    if "Exception encountered:" in text:
+        text = text.rsplit("Exception encountered:", 1)[1].strip()
     first = text.splitlines()[0].strip()
     return first if len(first) <= 300 else first[:297] + "..."
 

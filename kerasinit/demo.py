@@ -196,6 +196,10 @@ def _make_initializer(key: str, activation: str, seed: int):
     )
 
 
+def _kernel_seed(seed: int, index: int) -> int:
+    return seed * 1000 + index
+
+
 def _mlp(n_features, n_classes, width, depth, activation, name):
     import keras
 
@@ -251,14 +255,25 @@ class _Reinit:
             np.asarray(v.numpy()) for v in model.optimizer.variables
         ]
 
-    def reset(self, initializer) -> None:
+    def reset(self, make_initializer: Callable[[int], object]) -> None:
+        """Restore every weight, then draw each kernel afresh.
+
+        Args:
+            make_initializer: `index -> initializer` for the index-th kernel.
+                A seeded initializer draws the same values on every call,
+                so each kernel gets its own seed; one shared instance would
+                give every same-shaped layer the same matrix.
+        """
         self.model.set_weights(self.weights)
         for v, value in zip(self.model.optimizer.variables, self.opt_state):
             v.assign(value)
+        index = 0
         for layer in self.model.layers:
             kernel = getattr(layer, "kernel", None)
             if kernel is None:
                 continue
+            initializer = make_initializer(index)
+            index += 1
             kernel.assign(initializer(tuple(kernel.shape), dtype=kernel.dtype))
             # Keep the config truthful: a model saved after the run reports
             # the initializer it actually started from.
