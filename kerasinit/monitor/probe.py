@@ -56,8 +56,8 @@ class LayerSpec:
             unknown (a custom function, softmax).
         param: the activation's parameter (leaky slope...).
         direct: whether the layer's output *is* the activation's output, so
-            the dead and saturation rules apply (false for recurrent layers,
-            whose output is gated).
+            the dead and saturation rules apply (false for recurrent layers
+            and gated units such as SwiGLU, whose output is a product).
         weight_owner: path of the layer whose weights give the gradient
             statistics, or `None` when there is none.
     """
@@ -180,7 +180,10 @@ def monitored_layers(model, select=None) -> list[LayerSpec]:
                 layer=layer,
                 activation=info,
                 param=param,
-                direct=not isinstance(layer, keras.layers.RNN),
+                direct=not (
+                    isinstance(layer, keras.layers.RNN)
+                    or getattr(layer, "gated", False)
+                ),
                 weight_owner=owners.get(path),
             )
         )
