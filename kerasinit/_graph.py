@@ -286,12 +286,32 @@ def _describe(layer: Any) -> str:
     return f"{type(layer).__name__} {layer.name!r}"
 
 
+def _is_softmax(obj: Any) -> bool:
+    # Softmax normalizes logits across units rather than acting on each
+    # one; what its input needs is what any logits need, the linear
+    # pairing.
+    acts = keras.activations
+    if isinstance(obj, _L.Softmax):
+        return True
+    if isinstance(obj, _L.Activation):
+        obj = obj.activation
+    return obj is acts.softmax or obj is getattr(acts, "log_softmax", None)
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__name__", None) or repr(fn)
+
+
 def find_activation(graph: Graph | None, ctx: Context, layer: Any) -> Walk:
     """The non-linearity the output of kernel layer `layer` goes through."""
     fused = getattr(layer, "activation", None)
+    if fused is not None and _is_softmax(fused):
+        return Walk((gains.info("linear"), None), "fused softmax (logits)")
     found = gains.resolve(fused) if fused is not None else None
     if fused is not None and found is None:
-        return Walk(None, f"fused activation {fused!r} is not in the table")
+        return Walk(
+            None, f"fused activation {_name(fused)!r} is not in the table"
+        )
     if found is not None and found[0].name != "linear":
         return Walk(found, "fused")
     if graph is None or not in_graph(ctx):
@@ -370,6 +390,16 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
             continue
         if isinstance(nxt, NORMALIZATION + PASS_THROUGH + RESIDUAL_MERGE):
             _follow(graph, next_ctx, nxt, passed + [nxt], ends, depth + 1)
+            continue
+        if _is_softmax(nxt):
+            ends.append(
+                Walk(
+                    (gains.info("linear"), None),
+                    f"softmax {_describe(nxt)} (logits)" + _via(passed),
+                    residual=residual,
+                    normalized=normalized,
+                )
+            )
             continue
         found = resolve_layer(nxt)
         if found is not None:

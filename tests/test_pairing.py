@@ -366,17 +366,33 @@ def test_unbuilt_model_raises():
 
 def test_undetermined_activation_left_unchanged():
     inp = keras.Input((16,))
-    out = L.Softmax()(L.Dense(8, name="k")(inp))
+    out = L.Lambda(lambda t: t * t, name="square")(L.Dense(8, name="k")(inp))
     model = keras.Model(inp, out)
     before = keras.ops.convert_to_numpy(model.get_layer("k").kernel)
     report = ki.pair(model, seed=0)
     assert report["k"].activation is None
-    assert "Softmax" in report["k"].found
+    assert "Lambda 'square'" in report["k"].found
     assert report["k"].after == "unchanged"
     assert report.undetermined == [report["k"]]
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(model.get_layer("k").kernel), before
     )
+
+
+@pytest.mark.parametrize("placement", ["fused", "layer", "activation"])
+def test_softmax_logits_pair_as_linear(placement):
+    inp = keras.Input((64,))
+    if placement == "fused":
+        out = L.Dense(32, activation="softmax", name="k")(inp)
+    elif placement == "layer":
+        out = L.Softmax()(L.Dense(32, name="k")(inp))
+    else:
+        out = L.Activation("softmax")(L.Dense(32, name="k")(inp))
+    model = keras.Model(inp, out)
+    row = ki.pair(model, seed=0)["k"]
+    assert row.activation == "linear"
+    assert "softmax" in row.found.lower()
+    assert_variance(model.get_layer("k").kernel, 2.0 / (64 + 32))
 
 
 def test_branches_that_disagree_are_undetermined():
