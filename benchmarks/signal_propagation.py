@@ -73,11 +73,41 @@ def configurations():
         )
 
 
+def fixed_point_slope(activation: str, h: float = 1e-4) -> float:
+    """Slope at q = 1 of the variance map under the second-moment gain.
+
+    With ``sigma_w^2 = gain^2 = 1 / E[f(z)^2]`` the map
+    ``q -> sigma_w^2 E[f(sqrt(q) z)^2]`` fixes q = 1; the fixed point
+    attracts when the slope is below 1 and repels above it.
+    """
+    from kerasinit import gains
+
+    entry = gains.info(activation)
+    z, w = np.polynomial.hermite_e.hermegauss(201)
+    w = w / w.sum()
+
+    def moment(q):
+        return float(w @ entry(np.sqrt(q) * z) ** 2)
+
+    return (moment(1 + h) - moment(1 - h)) / (2 * h) / moment(1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--depth", type=int, default=50)
+    parser.add_argument(
+        "--fixed-points",
+        action="store_true",
+        help="only print the slope of the variance map at its fixed point",
+    )
     args = parser.parse_args()
+    if args.fixed_points:
+        print("| activation | slope of the variance map at q = 1 |")
+        print("|---|---|")
+        for name in ("relu", "elu", "gelu", "silu", "mish", "softplus"):
+            print(f"| {name} | {fixed_point_slope(name):.4f} |")
+        return
     mid = min(10, args.depth)
     print(
         f"| configuration | mean field {mid} | measured {mid} "
