@@ -797,15 +797,20 @@ def _signal(
         return []
     x = _probe_inputs(model, batch, seed)
     x = x[0] if len(x) == 1 else x
-    stds = []
-    for _, ctx, tensor in points:
-        value = keras.ops.convert_to_numpy(
-            _graph.tensor_function(ctx, tensor)(x)
-        )
-        value = value.astype(np.float64)
-        stds.append(
-            float(np.std(value)) if np.all(np.isfinite(value)) else math.inf
-        )
+    # One sub-model per model of the nesting chain, computing all of that
+    # model's probe points in a single forward pass.
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, ctx, _) in enumerate(points):
+        groups.setdefault(tuple(id(m) for m in ctx), []).append(i)
+    stds = [math.nan] * len(points)
+    for members in groups.values():
+        ctx = points[members[0]][1]
+        tensors = [points[i][2] for i in members]
+        values = _graph.tensor_function(ctx, tensors)(x)
+        for i, value in zip(members, values):
+            value = keras.ops.convert_to_numpy(value).astype(np.float64)
+            finite = np.all(np.isfinite(value))
+            stds[i] = float(np.std(value)) if finite else math.inf
     first, last = stds[0], stds[-1]
     if first == 0 or not math.isfinite(first):
         ratio = math.inf if not math.isfinite(first) else math.nan

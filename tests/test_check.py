@@ -208,3 +208,45 @@ def test_argument_errors():
         ki.check(model, signal_factor=1.0)
     with pytest.raises(ValueError, match="built"):
         ki.check(keras.Sequential([L.Dense(2)]))
+
+
+def test_nested_model_is_probed_and_checked():
+    block = keras.Sequential(
+        [keras.Input((32,))]
+        + [L.Dense(32, activation="relu", name=f"in{i}") for i in range(4)],
+        name="block",
+    )
+    inp = keras.Input((32,))
+    h = L.Dense(32, activation="relu", name="first")(inp)
+    model = keras.Model(inp, L.Dense(2)(block(h)))
+    findings = ki.check(model)
+    # Every Glorot kernel before ReLU, inside the nested model too.
+    assert {f.layer for f in findings if f.kind == "init_mismatch"} == {
+        "first",
+        "block/in0",
+        "block/in1",
+        "block/in2",
+        "block/in3",
+    }
+    ki.pair(model, seed=0)
+    assert ki.check(model) == []
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = [L.Dense(32, activation="relu") for _ in range(4)]
+        self.head = L.Dense(2)
+
+    def call(self, x):
+        for layer in self.hidden:
+            x = layer(x)
+        return self.head(x)
+
+
+def test_subclassed_model_checks_fused_activations_only():
+    model = _Subclassed()
+    model(np.zeros((1, 32), "float32"))
+    findings = ki.check(model)
+    assert _kinds(findings) == {"init_mismatch"}
+    assert {f.layer for f in findings} == {d.name for d in model.hidden}
