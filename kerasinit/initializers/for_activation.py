@@ -96,7 +96,8 @@ class ForActivation(keras.initializers.Initializer):
 
     >>> init = kerasinit.initializers.ForActivation("leaky_relu", 0.2)
     >>> init.delegate
-    <kerasinit.initializers.He ...>
+    He(distribution='normal', fans=None, nonlinearity='leaky_relu',
+    negative_slope=None, mode='fan_in', param=0.2)
     >>> layer = keras.layers.Dense(128, kernel_initializer=init)
     """
 

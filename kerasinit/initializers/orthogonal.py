@@ -22,7 +22,7 @@ def _orthogonal_matrix(rows: int, cols: int, seed: Any):
     QR of a Gaussian matrix, with the signs of R's diagonal moved into Q so
     that Q is distributed uniformly (Haar) rather than biased by the
     decomposition's sign convention. Computed in float64 so that the
-    orthogonality survives the cast to float32 to ~1e-7.
+    orthogonality survives the cast to float32 (tested to 1e-5).
     """
     tall = (max(rows, cols), min(rows, cols))
     a = keras.random.normal(tall, dtype="float64", seed=seed)
