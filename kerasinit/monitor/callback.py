@@ -277,6 +277,19 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _build(self) -> None:
         model = self.model
+        if not model.built:
+            # A subclassed model creates its variables on its first call,
+            # which `fit` would otherwise make inside its first training
+            # step, after the pre-flight. One example in inference mode
+            # creates them with the same initializers and updates nothing.
+            first = tf.nest.map_structure(lambda t: t[:1], self._x)
+            try:
+                model(first, training=False)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    "`probe` does not fit the model: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
         self._specs = probe_lib.monitored_layers(model, self.layers)
         self._validate_probe()
         p = probe_lib.Probe(

@@ -3,10 +3,11 @@
 `Probe` finds the layers to watch, then builds a single `tf.function` that,
 on the probe batch:
 
-1. runs the forward pass in training-mode semantics through
-   `keras.Model.stateless_call`, with the current variable values passed in
-   and the updated non-trainable values (BatchNormalization moving
-   statistics, dropout seed state) thrown away, so no model state changes;
+1. runs the forward pass in training-mode semantics inside a
+   `keras.StatelessScope`, with the current variable values passed in and
+   the updated non-trainable values (BatchNormalization moving statistics,
+   dropout seed state) thrown away with the scope, so no model state
+   changes;
 2. captures each monitored layer's output wherever the layer sits (nested
    models, subclassed models): while the function is *traced*, each
    monitored layer's ``call`` is wrapped to keep its output; the wrappers are
@@ -288,7 +289,15 @@ class Probe:
         try:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(tv)
-                y_pred, _ = model.stateless_call(tv, ntv, x, training=True)
+                # `Model.stateless_call` would call `model.call` directly,
+                # skipping the training-flag handling of `__call__`; the
+                # scope gives the same isolation through `__call__`. Updates
+                # made in the scope (moving statistics, seed states) are
+                # dropped with it.
+                mapping = list(zip(model.trainable_variables, tv))
+                mapping += list(zip(model.non_trainable_variables, ntv))
+                with keras.StatelessScope(state_mapping=mapping):
+                    y_pred = model(x, training=True)
                 if with_grads:
                     loss, _ = model.stateless_compute_loss(
                         tv,
