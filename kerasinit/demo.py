@@ -89,6 +89,8 @@ class DemoConfig:
         image_size: side of the ``cnn_bn`` images.
         batch_size: examples per training step.
         histograms: whether the monitor writes histograms.
+        monitor_every: epochs between the monitor's logging events (it
+            always also logs once before training).
     """
 
     epochs: int
@@ -102,6 +104,7 @@ class DemoConfig:
     image_size: int
     batch_size: int
     histograms: bool = True
+    monitor_every: int = 1
 
     @classmethod
     def full(cls, epochs: int | None = None) -> DemoConfig:
@@ -131,7 +134,10 @@ class DemoConfig:
             deep_width=32,
             image_size=12,
             batch_size=32,
+            # Each logging event costs about as much as an epoch of these
+            # small runs: log before and after training only.
             histograms=False,
+            monitor_every=epochs or 4,
         )
 
 
@@ -310,11 +316,11 @@ def _train_run(
     initializer = _make_initializer(result.initializer, result.activation, seed)
     reinit.reset(initializer)
     if result.initializer == "lsuv":
-        lsuv(reinit.model, x[: config.n_probe])
+        lsuv(reinit.model, x[: config.n_probe], seed=seed)
     monitor = HealthMonitor(
         log_dir=result.log_dir,
         probe=(x_probe, y_probe),
-        every_n_epochs=1,
+        every_n_epochs=config.monitor_every,
         histograms=config.histograms,
         # Counted into the summary table instead of one warning each.
         warn=False,
