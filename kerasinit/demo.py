@@ -313,8 +313,11 @@ def _train_run(
 
     (x, y), (x_val, y_val), (x_probe, y_probe) = data
     keras.utils.set_random_seed(seed)
-    initializer = _make_initializer(result.initializer, result.activation, seed)
-    reinit.reset(initializer)
+    reinit.reset(
+        lambda index: _make_initializer(
+            result.initializer, result.activation, _kernel_seed(seed, index)
+        )
+    )
     if result.initializer == "lsuv":
         lsuv(reinit.model, x[: config.n_probe], seed=seed)
     monitor = HealthMonitor(
