@@ -211,7 +211,7 @@ def lsuv(
     >>> print(report)
     """
     _check_args(model, x, tol, max_iter)
-    snapshot = [(v, keras.ops.convert_to_numpy(v)) for v in model.weights]
+    snapshot = [(v, np.array(v.numpy())) for v in model.weights]
     try:
         return _run(model, x, float(tol), int(max_iter), orthonormal, seed)
     except BaseException:

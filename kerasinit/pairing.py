@@ -580,7 +580,7 @@ def _symmetric(entries: list[dict]) -> list[Finding]:
     for e in entries:
         if e["variable"] is None:
             continue
-        values = keras.ops.convert_to_numpy(e["variable"])
+        values = np.asarray(e["variable"].numpy())
         if values.size < 2 or np.ptp(values) != 0:
             continue
         constant = float(values.flat[0])
@@ -626,7 +626,7 @@ def _mismatches(
         if implied is not None:
             current, how = implied[0], "drawn by"
         else:
-            values = keras.ops.convert_to_numpy(variable).astype(np.float64)
+            values = np.asarray(variable.numpy(), dtype=np.float64)
             current, how = float(np.mean(values * values)), "measured for"
         if current <= 0:
             continue  # A zero kernel is the symmetry finding's business.

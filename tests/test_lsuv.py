@@ -20,7 +20,7 @@ L = keras.layers
 def _variances(model, x, names):
     out = {}
     for name in names:
-        probe = keras.Model(model.inputs, model.get_layer(name).output)
+        probe = keras.Model(model.inputs[0], model.get_layer(name).output)
         value = keras.ops.convert_to_numpy(probe(x, training=False))
         out[name] = float(np.var(value.astype(np.float64)))
     return out
@@ -78,7 +78,7 @@ def test_fused_activations_are_left_out_of_the_variance():
     report = ki.lsuv(model, x, seed=0)
     # Recompute t2's pre-activation from its input, in NumPy.
     layer = model.get_layer("t2")
-    feed = keras.Model(model.inputs, layer.input)
+    feed = keras.Model(model.inputs[0], layer.input)
     inputs = keras.ops.convert_to_numpy(feed(x)).astype(np.float64)
     kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float64)
     bias = keras.ops.convert_to_numpy(layer.bias).astype(np.float64)
@@ -99,8 +99,8 @@ def test_nested_model_layers():
     x = 5.0 * np.random.default_rng(2).standard_normal((128, 8))
     report = ki.lsuv(model, x.astype("float32"), seed=0)
     assert [r.layer for r in report] == ["outer", "block/inner_dense", "head"]
-    probe = keras.Model(inner.inputs, inner.get_layer("inner_dense").output)
-    feed = keras.Model(model.inputs, model.get_layer("outer").output)
+    probe = keras.Model(inner.inputs[0], inner.get_layer("inner_dense").output)
+    feed = keras.Model(model.inputs[0], model.get_layer("outer").output)
     value = keras.ops.convert_to_numpy(probe(feed(x.astype("float32"))))
     assert abs(np.var(value) - 1.0) < 0.1
 
