@@ -1,0 +1,242 @@
+"""What HealthMonitor costs: fit time, probe time and memory, side by side.
+
+Run::
+
+    python benchmarks/overhead.py            # the reference workloads
+    python benchmarks/overhead.py --smoke    # seconds, to check it runs
+
+Every configuration runs in its own process (same seed, same data), so the
+times include what a user pays once per run (tracing the train function, and
+for the monitor the probe function) and the peak resident memory is that
+configuration's own.
+
+Workloads: an 8 x 256 ReLU MLP on 20,000 synthetic 784-feature samples,
+batch 128, 3 epochs; a small CNN (two 3x3 conv + BatchNorm + ReLU blocks) on
+synthetic 28 x 28 images. Configurations: plain `fit`;
+`keras.callbacks.TensorBoard(histogram_freq=1)`; `HealthMonitor` with
+defaults (pre-flight plus one event per epoch); `HealthMonitor` with
+``every_n_steps=50``. Then the probe call's time per sample against a
+training step's, and a depth sweep of ReLU MLPs (10, 50, 200 layers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CONFIGS = ("plain", "tensorboard", "monitor", "monitor_50_steps")
+
+
+def _sizes(smoke: bool) -> dict:
+    if smoke:
+        return {"n": 512, "epochs": 1, "cnn_n": 256, "depths": (3, 6)}
+    return {"n": 20000, "epochs": 3, "cnn_n": 5000, "depths": (10, 50, 200)}
+
+
+def _model(workload: str, depth: int = 8):
+    import keras
+
+    if workload == "mlp":
+        layers = [keras.Input((784,))]
+        layers += [
+            keras.layers.Dense(256, activation="relu") for _ in range(depth)
+        ]
+        layers.append(keras.layers.Dense(10))
+    else:
+        layers = [keras.Input((28, 28, 1))]
+        for filters in (16, 32):
+            layers += [
+                keras.layers.Conv2D(filters, 3, padding="same", use_bias=False),
+                keras.layers.BatchNormalization(),
+                keras.layers.ReLU(),
+                keras.layers.MaxPooling2D(),
+            ]
+        layers += [keras.layers.Flatten(), keras.layers.Dense(10)]
+    model = keras.Sequential(layers)
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _data(workload: str, n: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shape = (n, 784) if workload == "mlp" else (n, 28, 28, 1)
+    return (
+        rng.normal(size=shape).astype("float32"),
+        rng.integers(0, 10, n).astype("int32"),
+    )
+
+
+def run_one(workload: str, config: str, smoke: bool) -> dict:
+    """One configuration in this process; returns its measurements."""
+    import keras
+
+    from kerasinit.callbacks import HealthMonitor
+
+    sizes = _sizes(smoke)
+    n = sizes["n"] if workload == "mlp" else sizes["cnn_n"]
+    keras.utils.set_random_seed(0)
+    x, y = _data(workload, n)
+    model = _model(workload)
+    log_dir = tempfile.mkdtemp(prefix="kerasinit-bench-")
+    probe = (x[:512], y[:512])
+    callbacks = {
+        "plain": [],
+        "tensorboard": [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)],
+        "monitor": [HealthMonitor(log_dir, probe, warn=False)],
+        "monitor_50_steps": [
+            HealthMonitor(log_dir, probe, every_n_steps=50, warn=False)
+        ],
+    }[config]
+    start = time.perf_counter()
+    model.fit(
+        x,
+        y,
+        batch_size=128,
+        epochs=sizes["epochs"],
+        verbose=0,
+        callbacks=callbacks,
+    )
+    fit_s = time.perf_counter() - start
+    out = {
+        "fit_s": fit_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        / 1024,
+        "train_s_per_sample": fit_s / (sizes["epochs"] * n),
+    }
+    if config == "monitor":
+        monitor = callbacks[0]
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            monitor._probe()
+            times.append(time.perf_counter() - t)
+        out["probe_s"] = sorted(times)[len(times) // 2]
+        out["probe_s_per_sample"] = out["probe_s"] / len(probe[0])
+        # Steady-state training step per sample, without tracing.
+        batch = (x[:128], y[:128])
+        model.train_on_batch(*batch)
+        t = time.perf_counter()
+        for _ in range(20):
+            model.train_on_batch(*batch)
+        out["step_s_per_sample"] = (time.perf_counter() - t) / (20 * 128)
+        out["events"] = monitor._event
+    return out
+
+
+def run_depth(depth: int, smoke: bool) -> dict:
+    """Probe build and call time of a depth-`depth` ReLU MLP."""
+    import keras
+    import tensorflow as tf
+
+    from kerasinit.monitor import probe as probe_lib
+
+    keras.utils.set_random_seed(0)
+    model = _model("mlp", depth=depth)
+    x, y = _data("mlp", 128)
+    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    t = time.perf_counter()
+    p.build(tf.constant(x), tf.constant(y), None)
+    p()
+    build_s = time.perf_counter() - t
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        p()
+        times.append(time.perf_counter() - t)
+    step = []
+    model.train_on_batch(x, y)
+    for _ in range(5):
+        t = time.perf_counter()
+        model.train_on_batch(x, y)
+        step.append(time.perf_counter() - t)
+    return {
+        "depth": depth,
+        "build_s": build_s,
+        "probe_s": sorted(times)[2],
+        "step_s": sorted(step)[2],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        / 1024,
+    }
+
+
+def _child(args: list[str]) -> dict:
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "CONFIG"))
+    parser.add_argument("--depth", type=int)
+    args = parser.parse_args()
+    smoke = ["--smoke"] if args.smoke else []
+    if args.one:
+        print(json.dumps(run_one(*args.one, smoke=args.smoke)))
+        return
+    if args.depth:
+        print(json.dumps(run_depth(args.depth, smoke=args.smoke)))
+        return
+    import platform
+
+    print(
+        f"# {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, smoke={args.smoke}"
+    )
+    for workload in ("mlp", "cnn"):
+        rows = {c: _child(["--one", workload, c, *smoke]) for c in CONFIGS}
+        base = rows["plain"]["fit_s"]
+        print(f"\n## {workload}: fit time")
+        print("| configuration | fit (s) | ratio to plain | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|")
+        for c in CONFIGS:
+            r = rows[c]
+            print(
+                f"| {c} | {r['fit_s']:.2f} | {r['fit_s'] / base:.3f} | "
+                f"{r['peak_rss_mb']:.0f} |"
+            )
+        m = rows["monitor"]
+        print(
+            f"\nprobe call: {m['probe_s'] * 1e3:.1f} ms for 512 samples = "
+            f"{m['probe_s_per_sample'] * 1e6:.1f} us/sample; training step: "
+            f"{m['step_s_per_sample'] * 1e6:.1f} us/sample; ratio "
+            f"{m['probe_s_per_sample'] / m['step_s_per_sample']:.2f}"
+        )
+    print("\n## depth sweep (ReLU MLP, width 256, probe batch 128)")
+    print(
+        "| layers | probe build + first call (s) | probe call (ms) | "
+        "train step (ms) | probe / step | peak RSS (MiB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    for depth in _sizes(args.smoke)["depths"]:
+        r = _child(["--depth", str(depth), *smoke])
+        print(
+            f"| {depth} | {r['build_s']:.1f} | {r['probe_s'] * 1e3:.1f} | "
+            f"{r['step_s'] * 1e3:.1f} | {r['probe_s'] / r['step_s']:.2f} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
