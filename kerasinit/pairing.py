@@ -141,7 +141,7 @@ class PairingReport:
         lines = [
             (
                 row.layer
-                if row.kernel in ("kernel",)
+                if row.kernel == "kernel"
                 else f"{row.layer}.{row.kernel}",
                 row.activation or "?",
                 row.found,
@@ -407,8 +407,8 @@ def pair(
 # check
 
 
-#: Saturating activations counted by the deep-stack rule.
 def _saturating(entry: Any) -> bool:
+    """Sigmoid, tanh, hard sigmoid, softsign: bounded on both sides."""
     return entry.saturation is not None and entry.family in ("glorot", "kumar")
 
 
