@@ -412,15 +412,15 @@ def _saturating(entry: Any) -> bool:
     return entry.saturation is not None and entry.family in ("glorot", "kumar")
 
 
-_TRUNCATED_VARIANCE = 0.7737413  # Var of N(0,1) truncated to [-2, 2]
-
-
 def _implied_variance(
     init: Any, shape: tuple[int, ...]
 ) -> tuple[float, str] | None:
     """The variance a recognised initializer draws for `shape`."""
     from kerasinit.initializers import ForActivation, ScaledNormal, compute_fans
-    from kerasinit.initializers._base import FanInitializer
+    from kerasinit.initializers._base import (
+        TRUNCATED_NORMAL_STDDEV,
+        FanInitializer,
+    )
 
     if isinstance(init, ForActivation):
         init = init.delegate
@@ -441,7 +441,8 @@ def _implied_variance(
     if isinstance(init, ki.RandomNormal):
         return init.stddev**2, "normal"
     if isinstance(init, ki.TruncatedNormal):
-        return init.stddev**2 * _TRUNCATED_VARIANCE, "normal"
+        # Keras truncates at two standard deviations without rescaling.
+        return init.stddev**2 * TRUNCATED_NORMAL_STDDEV**2, "normal"
     if isinstance(init, ki.RandomUniform):
         return (init.maxval - init.minval) ** 2 / 12.0, "uniform"
     return None

@@ -250,3 +250,32 @@ def test_subclassed_model_checks_fused_activations_only():
     findings = ki.check(model)
     assert _kinds(findings) == {"init_mismatch"}
     assert {f.layer for f in findings} == {d.name for d in model.hidden}
+
+
+@pytest.mark.parametrize(
+    "initializer",
+    [
+        "glorot_uniform",
+        "he_normal",
+        "lecun_uniform",
+        keras.initializers.VarianceScaling(3.0, "fan_out", "truncated_normal"),
+        keras.initializers.RandomNormal(stddev=0.05),
+        keras.initializers.TruncatedNormal(stddev=0.05),
+        keras.initializers.RandomUniform(-0.1, 0.3),
+        ki.initializers.He("leaky_relu", 0.2),
+        ki.initializers.ScaledNormal(0.02, num_layers=6),
+    ],
+    ids=str,
+)
+def test_variance_read_from_initializer_matches_its_draws(initializer):
+    # check() compares the variance an initializer *draws*; verify it
+    # against a large draw (relative standard error of the sample variance
+    # <= sqrt(2/n) for these distributions; 5 of them allowed).
+    from kerasinit.pairing import _implied_variance
+
+    init = keras.initializers.get(initializer)
+    shape = (3, 3, 64, 128)
+    values = keras.ops.convert_to_numpy(init(shape)).astype(np.float64)
+    implied, _ = _implied_variance(init, shape)
+    tolerance = 5 * implied * np.sqrt(2 / values.size)
+    assert abs(float(np.var(values)) - implied) <= tolerance
