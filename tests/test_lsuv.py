@@ -69,6 +69,22 @@ def test_every_layer_has_unit_variance_on_the_batch(tol):
     assert report["c1"].scale < 0.1
 
 
+def test_transposed_separable_and_einsum_layers():
+    inp = keras.Input((8, 8, 4))
+    h = L.Conv2DTranspose(6, 3, strides=2, name="up")(inp)
+    h = L.ReLU()(h)
+    h = L.SeparableConv2D(8, 3, depth_multiplier=2, name="sep")(h)
+    h = L.Reshape((-1, 8))(h)
+    h = L.EinsumDense("btd,dh->bth", output_shape=(None, 12), name="ein")(h)
+    model = keras.Model(inp, h)
+    x = 3 * np.random.default_rng(6).standard_normal((32, 8, 8, 4))
+    x = x.astype("float32")
+    ki.lsuv(model, x, seed=0)
+    measured = _variances(model, x, ["up", "sep", "ein"])
+    for name, value in measured.items():
+        assert abs(value - 1.0) < 0.1, (name, value)
+
+
 def test_fused_activations_are_left_out_of_the_variance():
     model = keras.Sequential(
         [keras.Input((20,))]

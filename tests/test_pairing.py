@@ -132,6 +132,23 @@ def test_family_and_variance_per_activation(activation, expected):
     assert_variance(model.get_layer("k").kernel, expected(200, 300))
 
 
+def test_uniform_distribution_keeps_the_variance():
+    model = keras.Sequential(
+        [keras.Input((200,)), L.Dense(300, activation="relu", name="k")]
+    )
+    ki.pair(model, distribution="uniform", seed=1)
+    kernel = model.get_layer("k").kernel
+    # U(-l, l) with l = sqrt(3 * 2 / fan_in) has He's variance 2 / fan_in;
+    # the uniform mean square has relative standard error sqrt(0.8 / n).
+    limit = math.sqrt(3 * 2.0 / 200)
+    values = keras.ops.convert_to_numpy(kernel)
+    assert np.abs(values).max() <= limit * (1 + 1e-6)  # float32 rounding
+    assert np.abs(values).max() > 0.99 * limit
+    assert_variance(kernel, 2.0 / 200)
+    with pytest.raises(ValueError, match="`distribution`"):
+        ki.pair(model, distribution="laplace")
+
+
 def test_sigmoid_variance_matches_kumar_number():
     # Kumar (2017): sigmoid needs Var(W) = 12.8 / N (std ~= 3.6/sqrt(N)).
     assert gains.kumar_variance_factor("sigmoid") == pytest.approx(12.8, 1e-4)
