@@ -107,12 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="epochs per run (default: 6, or 3 with --quick)",
+        help="epochs per run (default: 6, or 4 with --quick)",
     )
     demo.add_argument(
         "--quick",
         action="store_true",
-        help="smaller data and networks: about a minute on a laptop CPU",
+        help=(
+            "less data, narrower networks, fewer monitor events: a first "
+            "look in a fraction of the time"
+        ),
     )
     demo.add_argument(
         "--seed",

@@ -91,6 +91,12 @@ class DemoConfig:
         histograms: whether the monitor writes histograms.
         monitor_every: epochs between the monitor's logging events (it
             always also logs once before training).
+        deep_monitor_stride: the monitor watches every n-th hidden layer of
+            ``mlp50`` (and its last); its cost grows with the layer count.
+        curves: whether Keras's TensorBoard callback also writes loss and
+            accuracy curves under ``<run>/train/``.
+        lr_factor: multiplies every experiment's learning rate; larger
+            batches take larger steps.
     """
 
     epochs: int
@@ -105,6 +111,9 @@ class DemoConfig:
     batch_size: int
     histograms: bool = True
     monitor_every: int = 1
+    deep_monitor_stride: int = 1
+    curves: bool = True
+    lr_factor: float = 1.0
 
     @classmethod
     def full(cls, epochs: int | None = None) -> DemoConfig:
@@ -133,11 +142,14 @@ class DemoConfig:
             deep_depth=50,
             deep_width=32,
             image_size=12,
-            batch_size=32,
-            # Each logging event costs about as much as an epoch of these
-            # small runs: log before and after training only.
+            batch_size=64,
+            lr_factor=2.0,
+            # Each logging event, each monitored layer and each extra writer
+            # costs about as much as an epoch of these small runs.
             histograms=False,
             monitor_every=epochs or 4,
+            deep_monitor_stride=5,
+            curves=False,
         )
 
 
@@ -286,6 +298,17 @@ class _Reinit:
             layer.kernel_initializer = initializer
 
 
+def _monitored(experiment: str, config: DemoConfig):
+    if experiment != "mlp50" or config.deep_monitor_stride == 1:
+        return None
+    last = config.deep_depth - 1
+    names = {
+        f"dense_{i}"
+        for i in range(0, config.deep_depth, config.deep_monitor_stride)
+    } | {f"dense_{last}"}
+    return sorted(names)
+
+
 def _count(findings) -> dict[str, int]:
     counts: dict[str, int] = {}
     for finding in findings:
@@ -323,23 +346,28 @@ def _train_run(
     monitor = HealthMonitor(
         log_dir=result.log_dir,
         probe=(x_probe, y_probe),
+        layers=_monitored(result.experiment, config),
         every_n_epochs=config.monitor_every,
         histograms=config.histograms,
         # Counted into the summary table instead of one warning each.
         warn=False,
     )
-    curves = keras.callbacks.TensorBoard(
-        log_dir=result.log_dir,
-        write_graph=False,
-        histogram_freq=0,
-        profile_batch=0,
-    )
+    callbacks = [monitor]
+    if config.curves:
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=result.log_dir,
+                write_graph=False,
+                histogram_freq=0,
+                profile_batch=0,
+            )
+        )
     reinit.model.fit(
         x,
         y,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        callbacks=[monitor, curves],
+        callbacks=callbacks,
         verbose=0,
     )
     loss, accuracy = reinit.model.evaluate(
@@ -551,7 +579,7 @@ def _run_demo(logdir, epochs, quick, seed, out, config, only):
     start = time.perf_counter()
     for experiment, activation, build, lr, inits, data in plan:
         keras.utils.set_random_seed(seed)
-        reinit = _Reinit(build(), lr)
+        reinit = _Reinit(build(), lr * config.lr_factor)
         for init in inits:
             run_name = (
                 init if experiment == "cnn_bn" else f"{activation}-{init}"
