@@ -389,7 +389,10 @@ def _experiments(config: DemoConfig, seed: int):
     spiral = (
         (x[: config.n_train], y[: config.n_train]),
         (x[config.n_train :], y[config.n_train :]),
-        (x[: config.n_probe], y[: config.n_probe]),
+        (
+            x[config.n_train :][: config.n_probe],
+            y[config.n_train :][: config.n_probe],
+        ),
     )
     for activation in ACTIVATIONS:
         yield (
@@ -421,7 +424,10 @@ def _experiments(config: DemoConfig, seed: int):
     images = (
         (xi[: config.n_train], yi[: config.n_train]),
         (xi[config.n_train :], yi[config.n_train :]),
-        (xi[: config.n_probe], yi[: config.n_probe]),
+        (
+            xi[config.n_train :][: config.n_probe],
+            yi[config.n_train :][: config.n_probe],
+        ),
     )
     yield (
         "cnn_bn",
