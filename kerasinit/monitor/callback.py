@@ -118,6 +118,12 @@ class HealthMonitor(keras.callbacks.Callback):
         warn: raise a Python warning for each new finding.
             Defaults to `True`.
 
+    Attributes:
+        findings: every `kerasinit.findings.Finding` reported so far, in
+            order.
+        last_result: the statistics of the latest event, as returned by the
+            probe: ``{"layers": {path: {metric: value}}, ...}``.
+
     Example:
 
     >>> monitor = kerasinit.callbacks.HealthMonitor(
@@ -207,6 +213,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self._step = 0
         self._epoch_base = 0
         self._last_step: int | None = None
+        self.last_result: dict | None = None
 
     def _check_log_dir(self) -> None:
         if "://" in self.log_dir:
@@ -324,6 +331,8 @@ class HealthMonitor(keras.callbacks.Callback):
             self._build()
         self._step = int(self.model.optimizer.iterations.numpy())
         self._epoch_base = self._step
+        if self._event == 0 and self._step > 0:
+            self._event = self._writer.last_event() + 1
         if self._last_step != self._step:
             self._log(phase="preflight", epoch=None)
 

@@ -20,6 +20,7 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.util import tensor_util
 
 from kerasinit.findings import Finding
 from kerasinit_tensorboard import schema
@@ -145,6 +146,28 @@ class EventWriter:
             )
         self.writer.flush()
         return record_stats
+
+    def last_event(self) -> int:
+        """The largest record ``event`` already in the run, or -1.
+
+        Lets a new monitor resuming into an existing run continue the event
+        counter instead of restarting it.
+        """
+        last = -1
+        pattern = os.path.join(self.run_dir, "events.out.tfevents*")
+        for path in tf.io.gfile.glob(pattern):
+            try:
+                for event in tf.compat.v1.train.summary_iterator(path):
+                    for value in event.summary.value:
+                        if value.tag != schema.RECORD_TAG:
+                            continue
+                        text = tensor_util.make_ndarray(value.tensor).item()
+                        last = max(last, schema.parse_record(text)["event"])
+            except (tf.errors.DataLossError, ValueError):
+                # A file cut short by a killed run still counts up to
+                # where it was readable.
+                continue
+        return last
 
     def close(self) -> None:
         if self._writer is not None:
