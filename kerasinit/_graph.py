@@ -101,6 +101,7 @@ PASS_THROUGH = _types(
     "Subtract",
 )
 RESIDUAL_MERGE = _types("Add")
+_MERGES = _types("Concatenate", "Average", "Subtract")
 
 #: Marker for "the model's output": nothing non-linear follows.
 OUTPUT = "output"
@@ -273,6 +274,8 @@ class Walk:
             linear or undetermined.
         residual: whether the output enters an ``Add`` on the way.
         normalized: whether a normalization layer is on the way.
+        scale_free: whether, on every branch, a normalization layer comes
+            before any merge: the kernel's scale is then divided out.
     """
 
     activation: Any
@@ -280,6 +283,7 @@ class Walk:
     at: Any = None
     residual: bool = False
     normalized: bool = False
+    scale_free: bool = False
 
 
 def _describe(layer: Any) -> str:
@@ -325,9 +329,11 @@ def find_activation(graph: Graph | None, ctx: Context, layer: Any) -> Walk:
     undetermined = [w for w in ends if w.activation is None]
     residual = any(w.residual for w in ends)
     normalized = any(w.normalized for w in ends)
+    scale_free = bool(ends) and all(w.scale_free for w in ends)
     if undetermined:
         walk = undetermined[0]
         walk.residual, walk.normalized = residual, normalized
+        walk.scale_free = scale_free
         return walk
     keys = {(w.activation[0].name, w.activation[1]) for w in ends}
     if len(keys) > 1:
@@ -346,6 +352,7 @@ def find_activation(graph: Graph | None, ctx: Context, layer: Any) -> Walk:
             walk, where=walk.where + f" (and {len(ends) - 1} more branches)"
         )
     walk.residual, walk.normalized = residual, normalized
+    walk.scale_free = scale_free
     return walk
 
 
@@ -353,6 +360,15 @@ def _via(passed: list) -> str:
     if not passed:
         return ""
     return " after " + ", ".join(_describe(p) for p in passed)
+
+
+def _scale_free(passed: list) -> bool:
+    for layer in passed:
+        if isinstance(layer, NORMALIZATION):
+            return True
+        if isinstance(layer, RESIDUAL_MERGE + _MERGES):
+            return False
+    return False
 
 
 def _follow(graph, ctx, layer, passed, ends, depth) -> None:
@@ -367,6 +383,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
     for item in successors:
         residual = any(isinstance(p, RESIDUAL_MERGE) for p in passed)
         normalized = any(isinstance(p, NORMALIZATION) for p in passed)
+        scale_free = _scale_free(passed)
         if item == OUTPUT:
             ends.append(
                 Walk(
@@ -374,6 +391,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
                     "model output" + _via(passed),
                     residual=residual,
                     normalized=normalized,
+                    scale_free=scale_free,
                 )
             )
             continue
@@ -385,6 +403,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
                     f"next layer is {_describe(nxt)}" + _via(passed),
                     residual=residual,
                     normalized=normalized,
+                    scale_free=scale_free,
                 )
             )
             continue
@@ -398,6 +417,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
                     f"softmax {_describe(nxt)} (logits)" + _via(passed),
                     residual=residual,
                     normalized=normalized,
+                    scale_free=scale_free,
                 )
             )
             continue
@@ -410,6 +430,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
                     at=(next_ctx, nxt),
                     residual=residual,
                     normalized=normalized,
+                    scale_free=scale_free,
                 )
             )
             continue
@@ -420,6 +441,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
                 "cannot see through",
                 residual=residual,
                 normalized=normalized,
+                scale_free=scale_free,
             )
         )
 

@@ -619,6 +619,13 @@ def _mismatches(
     for e in entries:
         if e["variable"] is None or e["activation"] is None:
             continue
+        if (
+            e["walk"].scale_free
+            and e["attr"] == _graph.kernels(e["layer"])[0][0]
+        ):
+            # Normalization before the activation divides out the kernel's
+            # scale, so its variance cannot be wrong.
+            continue
         entry, param = e["activation"]
         variable, layer = e["variable"], e["layer"]
         shape = tuple(int(d) for d in variable.shape)

@@ -45,6 +45,25 @@ def test_glorot_before_relu_in_deep_stack_is_a_mismatch():
     assert "ForActivation('relu')" in first.advice
 
 
+def test_no_mismatch_when_normalization_precedes_the_activation():
+    layers = [keras.Input((64,))]
+    for _ in range(6):
+        layers += [L.Dense(64), L.BatchNormalization(), L.ReLU()]
+    model = keras.Sequential(layers + [L.Dense(2)])
+    assert "init_mismatch" not in _kinds(ki.check(model, probe=False))
+
+
+def test_normalization_after_a_residual_add_does_not_exempt_the_branch():
+    # The branch's scale relative to the skip path survives the Add, so a
+    # LayerNormalization after it does not make the branch scale-free.
+    inp = keras.Input((64,))
+    branch = L.Dense(64, kernel_initializer="he_normal", name="proj")(inp)
+    h = L.LayerNormalization()(L.Add()([inp, branch]))
+    model = keras.Model(inp, L.Dense(2)(h))
+    findings = ki.check(model, probe=False)
+    assert [f.layer for f in findings if f.kind == "init_mismatch"] == ["proj"]
+
+
 def test_shallow_mismatch_is_only_info():
     model = _mlp("relu", depth=2)
     findings = [
