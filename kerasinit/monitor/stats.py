@@ -39,6 +39,7 @@ def histogram(
     values: tf.Tensor,
     bins: int = 30,
     extremes: tuple[tf.Tensor, tf.Tensor] | None = None,
+    finite: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Bucket the finite values of a tensor into `bins` equal-width buckets.
 
@@ -54,6 +55,8 @@ def histogram(
         bins: number of buckets. Defaults to `30`.
         extremes: the finite ``(min, max)`` when already known (+/-inf when
             there is no finite value). Defaults to `None` (computed).
+        finite: ``tf.math.is_finite(values)`` when already known, to save a
+            pass over the values. Defaults to `None` (computed).
 
     Returns:
         A float32 ``[bins, 3]`` tensor of (left edge, right edge, count), the
@@ -61,7 +64,9 @@ def histogram(
         values gives all-zero counts on ``[0, 1]``.
     """
     flat = tf.reshape(tf.cast(values, tf.float32), [-1])
-    finite = tf.math.is_finite(flat)
+    finite = (
+        tf.math.is_finite(flat) if finite is None else tf.reshape(finite, [-1])
+    )
     lo, hi = extremes if extremes else _masked_extremes(flat, finite)
     empty = tf.logical_not(tf.math.is_finite(lo))
     lo = tf.where(empty, 0.0, lo)
@@ -71,17 +76,23 @@ def histogram(
     same = tf.equal(lo, hi)
     lo = tf.where(same, lo - 0.5, lo)
     hi = tf.where(same, hi + 0.5, hi)
-    # Non-finite entries are parked in the first bucket, then taken out.
+    # Non-finite entries are counted as zeros (values outside the range
+    # land in the edge buckets), then taken out of the bucket that holds 0.
     counts = tf.cast(
         tf.histogram_fixed_width(
-            tf.where(finite, flat, lo), tf.stack([lo, hi]), nbins=bins
+            tf.where(finite, flat, 0.0), tf.stack([lo, hi]), nbins=bins
         ),
         tf.float32,
     )
-    first = np.zeros(bins, np.float32)
-    first[0] = 1.0
-    n_bad = tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.float32))
-    counts = counts - n_bad * first
+    n_bad = tf.cast(tf.size(flat), tf.float32) - tf.reduce_sum(
+        tf.cast(finite, tf.float32)
+    )
+    zero_bucket = tf.clip_by_value(
+        tf.floor((0.0 - lo) / (hi - lo) * bins), 0.0, bins - 1.0
+    )
+    counts = counts - n_bad * tf.cast(
+        tf.equal(tf.range(bins, dtype=tf.float32), zero_bucket), tf.float32
+    )
     # Edges from constant fractions: tf.linspace would add dozens of ops per
     # histogram to the compiled probe.
     fractions = np.linspace(0.0, 1.0, bins + 1, dtype=np.float32)
@@ -157,6 +168,7 @@ def activation_stats(
     vmax = tf.reduce_max(tf.where(finite, y, -inf))
     # With no finite value at all, min/max stay at +/-inf and the host
     # reports every statistic as missing.
+    is_zero = tf.equal(y, 0.0)
     out = {
         "act_mean": mean,
         "act_std": tf.sqrt(var),
@@ -167,7 +179,11 @@ def activation_stats(
     }
     if dead_value is not None and y.shape.rank is not None and y.shape.rank:
         axes = list(range(y.shape.rank - 1))
-        at_dead = tf.equal(y, tf.constant(dead_value, tf.float32))
+        at_dead = (
+            is_zero
+            if dead_value == 0.0
+            else tf.equal(y, tf.constant(dead_value, tf.float32))
+        )
         dead_units = tf.reduce_all(at_dead, axis=axes) if axes else at_dead
         out["dead_fraction"] = tf.reduce_mean(tf.cast(dead_units, tf.float32))
     else:
@@ -184,7 +200,9 @@ def activation_stats(
     else:
         out["saturation_fraction"] = tf.constant(0.0, tf.float32)
     if bins:
-        out["histogram"] = histogram(y, bins, extremes=(vmin, vmax))
+        out["histogram"] = histogram(
+            y, bins, extremes=(vmin, vmax), finite=finite
+        )
     return out
 
 

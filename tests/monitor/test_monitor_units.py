@@ -64,6 +64,10 @@ def test_histogram_of_constant_and_empty_tensors():
     assert h[0, 0] == 1.5 and h[-1, 1] == 2.5 and h[:, 2].sum() == 12
     h = stats.histogram(tf.constant([np.nan, np.inf]), bins=4).numpy()
     assert h[:, 2].sum() == 0 and h[0, 0] == 0.0 and h[-1, 1] == 1.0
+    # Non-finite values are left out even when 0 lies outside the range.
+    for values in ([5.0, 6.0, 7.0, np.nan], [-7.0, -6.0, -np.inf, -5.0]):
+        h = stats.histogram(tf.constant(values), bins=3).numpy()
+        np.testing.assert_array_equal(h[:, 2], [1.0, 1.0, 1.0])
 
 
 def test_gradient_stats_keep_tiny_norms():
