@@ -94,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
             "kerasinit's HealthMonitor and lands in LOGDIR/EXPERIMENT/RUN, "
             "one TensorBoard run each."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--logdir",
