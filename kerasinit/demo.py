@@ -127,7 +127,10 @@ class DemoConfig:
             deep_depth=50,
             deep_width=64,
             image_size=16,
-            batch_size=32,
+            batch_size=64,
+            lr_factor=2.0,
+            monitor_every=2,
+            deep_monitor_stride=5,
         )
 
     @classmethod
