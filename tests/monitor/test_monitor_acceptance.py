@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from monitor_events import records, scalars, tags
 
+import kerasinit
 from kerasinit.callbacks import HealthMonitor, HealthWarning
 from kerasinit_tensorboard import schema
 
@@ -149,13 +150,16 @@ def test_deep_relu_mlp_he_init_has_no_gradient_findings(
 
 
 @pytest.mark.parametrize(
-    "stddev, saturates",
-    # N(0, 1) against Kumar's variance for sigmoid, 12.8 / fan_in.
-    [(1.0, True), (math.sqrt(12.8 / 256), False)],
+    "init, saturates",
+    # N(0, 1) against Kumar's init for sigmoid (variance 12.8 / fan_in).
+    [("normal_1", True), ("kumar", False)],
 )
-def test_sigmoid_mlp_saturation(tmp_path, stddev, saturates):
+def test_sigmoid_mlp_saturation(tmp_path, init, saturates):
     x, y = _data(128, 256, seed=1)
-    init = keras.initializers.RandomNormal(stddev=stddev)
+    if init == "kumar":
+        init = kerasinit.initializers.Kumar("sigmoid")
+    else:
+        init = keras.initializers.RandomNormal(stddev=1.0)
     model = _mlp(10, 256, "sigmoid", init, in_dim=256)
     monitor, pre = _preflight(model, x, y, tmp_path)
     assert ("saturation" in pre) is saturates
