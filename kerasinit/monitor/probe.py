@@ -45,6 +45,12 @@ __all__ = ["LayerSpec", "Probe", "monitored_layers", "walk_layers"]
 
 logger = logging.getLogger("kerasinit.monitor")
 
+# The attribute on a model holding {cache key -> (concrete function, layout,
+# skipped layers)}. It lives on the model, not in a module-level weak map:
+# the traced function references the model's variables, so a map keyed by
+# the model would keep every model alive.
+_TRACED_ATTR = "_kerasinit_traced_probes"
+
 
 @dataclasses.dataclass
 class LayerSpec:
@@ -412,16 +418,66 @@ class Probe:
             else:
                 object.__delattr__(layer, "call")
 
+    def _cache_key(self, x, y, w, with_grads: bool) -> tuple:
+        """Everything the traced graph depends on besides variable values."""
+        model = self.model
+
+        def signature(value):
+            return tuple(
+                (tuple(t.shape), t.dtype.name)
+                for t in tf.nest.flatten(value)
+                if t is not None
+            )
+
+        return (
+            tuple(
+                (s.path, id(s.layer), s.activation_name, s.param, s.direct)
+                for s in self.specs
+            ),
+            self.saturation_threshold,
+            self.histograms,
+            with_grads,
+            self.bins,
+            signature(x),
+            signature(y),
+            signature(w),
+            tuple(id(v) for v in model.trainable_variables),
+            tuple(id(v) for v in model.non_trainable_variables),
+            # A recompiled model has a new loss.
+            id(getattr(model, "loss", None)),
+            id(getattr(model, "optimizer", None)),
+        )
+
     def build(self, x, y=None, w=None) -> None:
-        """Trace and compile the probe function for this probe batch."""
+        """Trace and compile the probe function for this probe batch.
+
+        The traced function reads the variables by reference and takes the
+        batch as arguments, so it is kept per model and reused by any later
+        probe with the same layers, settings and batch signature (a sweep
+        that re-initializes one model and attaches a new monitor per run
+        pays for tracing once).
+        """
         with_grads = bool(self.gradients and y is not None)
         self.with_grads = with_grads
+        self._args = [a for a in tf.nest.flatten((x, y, w)) if a is not None]
+        key = self._cache_key(x, y, w, with_grads)
+        per_model = vars(self.model).get(_TRACED_ATTR)
+        if per_model is None:
+            per_model = {}
+            # Past Keras's attribute tracking: this is no model state.
+            object.__setattr__(self.model, _TRACED_ATTR, per_model)
+        cached = per_model.get(key)
+        if cached is not None:
+            self._concrete, self._layout, skipped = cached
+            for path, why in skipped.items():
+                self._skip(path, why)
+            return
         fn = tf.function(
             functools.partial(self._probe_fn, with_grads=with_grads),
             autograph=False,
         )
         self._concrete = fn.get_concrete_function(x, y, w)
-        self._args = [a for a in tf.nest.flatten((x, y, w)) if a is not None]
+        per_model[key] = (self._concrete, self._layout, dict(self.skipped))
 
     def __call__(self) -> dict:
         """Run the probe; one transfer; unpacked host-side statistics.
