@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from kerasinit import _graph
+from kerasinit._report import Report
 
 __all__ = ["LSUVReport", "LSUVRow", "lsuv"]
 
@@ -38,56 +39,20 @@ class LSUVRow:
         return dataclasses.asdict(self)
 
 
-class LSUVReport:
+class LSUVReport(Report):
     """Per-layer variances before and after LSUV; prints as a table."""
 
-    def __init__(self, rows: list[LSUVRow]) -> None:
-        self.rows = list(rows)
+    _header = ("layer", "var before", "var after", "scale", "iters")
+    _noun = "layers"
 
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, key: int | str) -> LSUVRow:
-        if isinstance(key, str):
-            for row in self.rows:
-                if row.layer == key:
-                    return row
-            raise KeyError(key)
-        return self.rows[key]
-
-    def to_list(self) -> list[dict]:
-        return [row.to_dict() for row in self.rows]
-
-    def __str__(self) -> str:
-        header = ("layer", "var before", "var after", "scale", "iters")
-        lines = [
-            (
-                r.layer,
-                f"{r.variance_before:.4g}",
-                f"{r.variance_after:.4g}",
-                f"{r.scale:.4g}",
-                str(r.iterations),
-            )
-            for r in self.rows
-        ]
-        widths = [
-            max([len(h)] + [len(line[i]) for line in lines])
-            for i, h in enumerate(header)
-        ]
-
-        def fmt(cells):
-            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-        return "\n".join(
-            [fmt(header), fmt(["-" * w for w in widths])]
-            + [fmt(line) for line in lines]
+    def _cells(self, r: LSUVRow) -> tuple[str, ...]:
+        return (
+            r.layer,
+            f"{r.variance_before:.4g}",
+            f"{r.variance_after:.4g}",
+            f"{r.scale:.4g}",
+            str(r.iterations),
         )
-
-    def __repr__(self) -> str:
-        return f"LSUVReport({len(self.rows)} layers)"
 
 
 def _pre_activation(layer: Any, inputs: Any) -> np.ndarray:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from kerasinit import _graph, gains
+from kerasinit._report import Report
 from kerasinit.findings import Finding
 
 __all__ = ["PairingReport", "PairingRow", "check", "pair"]
@@ -103,67 +104,32 @@ class PairingRow:
         return out
 
 
-class PairingReport:
+class PairingReport(Report):
     """What `pair` did, one row per kernel; prints as a table.
 
     Attributes:
         rows: the `PairingRow` objects, in graph order.
     """
 
-    def __init__(self, rows: list[PairingRow]) -> None:
-        self.rows = list(rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, key: int | str) -> PairingRow:
-        if isinstance(key, str):
-            for row in self.rows:
-                if row.layer == key:
-                    return row
-            raise KeyError(key)
-        return self.rows[key]
+    _header = ("layer", "activation", "found", "before", "after")
+    _noun = "kernels"
 
     @property
     def undetermined(self) -> list[PairingRow]:
         """Rows whose activation could not be determined (left unchanged)."""
         return [row for row in self.rows if row.activation is None]
 
-    def to_list(self) -> list[dict]:
-        """The rows as plain dicts (JSON-safe)."""
-        return [row.to_dict() for row in self.rows]
-
-    def __str__(self) -> str:
-        header = ("layer", "activation", "found", "before", "after")
-        lines = [
-            (
-                row.layer
-                if row.kernel == "kernel"
-                else f"{row.layer}.{row.kernel}",
-                row.activation or "?",
-                row.found,
-                row.before,
-                row.after,
-            )
-            for row in self.rows
-        ]
-        widths = [
-            max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-            for i, h in enumerate(header)
-        ]
-
-        def fmt(cells):
-            return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-        out = [fmt(header), fmt(["-" * w for w in widths])]
-        out.extend(fmt(line) for line in lines)
-        return "\n".join(out)
-
-    def __repr__(self) -> str:
-        return f"PairingReport({len(self.rows)} kernels)"
+    def _cells(self, row: PairingRow) -> tuple[str, ...]:
+        name = row.layer
+        if row.kernel != "kernel":
+            name = f"{row.layer}.{row.kernel}"
+        return (
+            name,
+            row.activation or "?",
+            row.found,
+            row.before,
+            row.after,
+        )
 
 
 def _check_bias(bias: Any) -> Any:
