@@ -52,6 +52,10 @@ KERNEL_LAYERS = _types(
 )
 SEPARABLE = _types("SeparableConv1D", "SeparableConv2D")
 DEPTHWISE = _types("DepthwiseConv1D", "DepthwiseConv2D")
+# Layers whose first operation on each input is a learned linear projection
+# (query, key and value): to the kernel feeding them they are a linear
+# consumer, like the next Dense.
+PROJECTING = _types("MultiHeadAttention", "GroupQueryAttention")
 NORMALIZATION = _types(
     "BatchNormalization",
     "LayerNormalization",
@@ -396,7 +400,9 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
             )
             continue
         next_ctx, nxt = item
-        if isinstance(nxt, KERNEL_LAYERS) or getattr(nxt, "gated", False):
+        if isinstance(nxt, KERNEL_LAYERS + PROJECTING) or getattr(
+            nxt, "gated", False
+        ):
             ends.append(
                 Walk(
                     (gains.info("linear"), None),

@@ -279,6 +279,31 @@ def test_residual_scaling_with_explicit_block_count():
     assert_variance(model.get_layer("down1").kernel, 2.0 / (256 + 64) / 12.0)
 
 
+def test_residual_projection_feeding_attention_through_layer_norm():
+    # Pre-LN transformer: the MLP's down projection reaches the next block's
+    # MultiHeadAttention through Add and LayerNormalization; attention
+    # starts with linear projections, so the kernel is a linear, residual
+    # one.
+    width = 32
+    inp = keras.Input((8, width))
+    h = inp
+    for i in range(2):
+        z = L.LayerNormalization()(h)
+        z = L.MultiHeadAttention(2, width // 2, name=f"attn{i}")(z, z)
+        h = L.Add()([h, z])
+        z = L.LayerNormalization()(h)
+        z = L.Dense(4 * width, activation="gelu", name=f"up{i}")(z)
+        z = L.Dense(width, name=f"down{i}")(z)
+        h = L.Add()([h, z])
+    model = keras.Model(inp, L.Dense(4, name="head")(h))
+    report = ki.pair(model, residual_scaling=True, seed=12)
+    assert report["down0"].activation == "linear"
+    assert "MultiHeadAttention" in report["down0"].found
+    assert report["down0"].residual and report["down1"].residual
+    assert "ScaledNormal" in report["down0"].after
+    assert not report.undetermined
+
+
 def test_no_residual_scaling_by_default():
     model = _residual_model(blocks=2)
     report = ki.pair(model, seed=10)
