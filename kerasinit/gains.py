@@ -556,7 +556,9 @@ def kumar_variance_factor(activation, param: float | None = None) -> float:
 # Resolution of names, Keras activation functions and layers
 
 
+@functools.cache
 def _keras_functions() -> dict[Any, str]:
+    # Built once: resolve() runs for every layer of every model inspected.
     import keras
 
     acts = keras.activations
@@ -696,9 +698,9 @@ def gain(activation, param: float | None = None) -> float:
     >>> round(kerasinit.gain("leaky_relu", 0.2), 4)
     1.3868
     """
-    found = resolve(activation) if not isinstance(activation, str) else None
     if isinstance(activation, str):
         return info(activation).gain(param)
+    found = resolve(activation)
     if found is not None:
         entry, carried = found
         return entry.gain(carried if param is None else param)
