@@ -215,15 +215,6 @@ def _reference_layer(leaves) -> str | None:
     return ref
 
 
-def _pack(path: str, values: dict, hist_prefix: str) -> list:
-    """Scalars stacked into one vector, histogram apart: few graph ops."""
-    names = tuple(k for k in values if k != "histogram")
-    pieces = [(path, names, tf.stack([values[k] for k in names]))]
-    if "histogram" in values:
-        pieces.append((path, hist_prefix + "histogram", values["histogram"]))
-    return pieces
-
-
 def _first_tensor(out):
     for t in tf.nest.flatten(out):
         if hasattr(t, "dtype") and hasattr(t, "shape"):
@@ -270,7 +261,7 @@ class Probe:
         self._leaves = dict(leaves)
         self.reference = _reference_layer(leaves)
         self.skipped: dict[str, str] = {}
-        self._layout: list[tuple[str, Any, tuple[int, ...]]] = []
+        self._layout: dict[str, Any] = {}
         self._concrete = None
 
     # -- tracing ---------------------------------------------------------
@@ -318,8 +309,7 @@ class Probe:
         finally:
             self._unpatch(patched)
         grads = tape.gradient(loss, tv) if with_grads else None
-        pieces: list[tuple[str, str, tf.Tensor]] = []
-        bins = self.bins if self.histograms else None
+        paths, outputs, dead_values, saturation = [], [], [], []
         for spec in self.specs:
             if spec.path in self.skipped:
                 continue
@@ -329,56 +319,68 @@ class Probe:
                 continue
             try:
                 sat = spec.saturation()
-                act = stats.activation_stats(
-                    out,
-                    dead_value=spec.dead_value,
-                    saturation_derivative=sat[0] if sat else None,
-                    saturation_cutoff=(
-                        self.saturation_threshold * sat[1] if sat else None
-                    ),
-                    bins=bins,
-                )
-                layer_pieces = _pack(spec.path, act, "")
-                if with_grads:
-                    idx = self._owner_var_indices(spec.weight_owner)
-                    if idx:
-                        gst = stats.gradient_stats(
-                            [grads[i] for i in idx],
-                            [tv[i] for i in idx],
-                            bins=bins,
-                        )
-                        layer_pieces += _pack(spec.path, gst, "grad_")
+                out = tf.cast(out, tf.float32)
+                if spec.dead_value is not None and out.shape.rank is None:
+                    raise ValueError("the output has an unknown rank")
             except Exception as exc:  # noqa: BLE001
                 # One exotic layer must not stop the monitoring of the rest,
                 # nor training.
                 self._skip(spec.path, f"{type(exc).__name__}: {exc}")
                 continue
-            pieces += layer_pieces
-        if with_grads and self.reference is not None:
-            idx = self._owner_var_indices(self.reference)
-            pieces.append(
-                (
-                    "",
-                    "reference_grad_norm",
-                    stats.norm64(
-                        [
-                            tf.zeros_like(tv[i])
-                            if grads[i] is None
-                            else grads[i]
-                            for i in idx
-                        ]
-                    ),
-                )
+            paths.append(spec.path)
+            outputs.append(out)
+            dead_values.append(spec.dead_value)
+            saturation.append(
+                (sat[0], self.saturation_threshold * sat[1]) if sat else None
             )
+        bins = self.bins if self.histograms else None
+        pieces = []
+        if outputs:
+            act = stats.activation_stats_many(
+                outputs,
+                dead_values=dead_values,
+                saturation=saturation,
+                bins=bins,
+            )
+            pieces += [act["scalars"]] + ([act["counts"]] if bins else [])
+        owners: list[str] = []
+        owner_of: dict[str, int] = {}
         if with_grads:
-            pieces.append(("", "loss", tf.cast(loss, tf.float32)))
-        self._layout = [(p, k, tuple(t.shape)) for p, k, t in pieces]
+            wanted = [
+                s.weight_owner
+                for s in self.specs
+                if s.path in paths and s.weight_owner is not None
+            ] + [self.reference]
+            for owner in dict.fromkeys(wanted):
+                if owner is not None and self._owner_var_indices(owner):
+                    owner_of[owner] = len(owners)
+                    owners.append(owner)
+        if owners:
+            groups = []
+            for owner in owners:
+                idx = self._owner_var_indices(owner)
+                groups.append(([grads[i] for i in idx], [tv[i] for i in idx]))
+            gst = stats.gradient_stats_many(groups, bins=bins)
+            pieces.append(gst["scalars"])
+            if bins:
+                pieces += [gst["range"], gst["counts"]]
+        if with_grads:
+            pieces.append(tf.cast(loss, tf.float32))
+        self._layout = {
+            "paths": paths,
+            "owners": owners,
+            "grad_row": {
+                s.path: owner_of[s.weight_owner]
+                for s in self.specs
+                if s.path in paths and s.weight_owner in owner_of
+            },
+            "reference_row": owner_of.get(self.reference),
+            "bins": bins,
+            "with_grads": with_grads,
+        }
         if not pieces:
             return tf.zeros([0], tf.float32)
-        return tf.concat(
-            [tf.reshape(tf.cast(t, tf.float32), [-1]) for _, _, t in pieces],
-            axis=0,
-        )
+        return tf.concat([tf.reshape(t, [-1]) for t in pieces], axis=0)
 
     def _skip(self, path: str, why: str) -> None:
         if path not in self.skipped:
@@ -489,25 +491,50 @@ class Probe:
         if self._concrete is None:
             raise ValueError("Call `build` before running the probe.")
         flat = self._concrete(*self._args).numpy()
-        out: dict[str, Any] = {
-            "layers": {},
-            "reference_grad_norm": None,
-            "loss": None,
-        }
+        layout = self._layout
+        bins = layout["bins"]
+        paths, owners = layout["paths"], layout["owners"]
         pos = 0
-        for path, key, shape in self._layout:
-            size = int(np.prod(shape)) if shape else 1
-            value = flat[pos : pos + size]
+
+        def take(*shape):
+            nonlocal pos
+            size = int(np.prod(shape))
+            block = flat[pos : pos + size].reshape(shape)
             pos += size
-            if isinstance(key, tuple):
-                entry = out["layers"].setdefault(path, {})
-                entry.update(zip(key, (float(v) for v in value)))
-                continue
-            value = value.reshape(shape) if shape else float(value[0])
-            if not path:
-                out[key] = value
-            else:
-                out["layers"].setdefault(path, {})[key] = value
+            return block
+
+        layers: dict[str, dict] = {p: {} for p in paths}
+        if paths:
+            scalars = take(len(paths), len(stats.ACTIVATION_SCALARS))
+            for path, row in zip(paths, scalars):
+                layers[path].update(zip(stats.ACTIVATION_SCALARS, row.tolist()))
+            if bins:
+                tables = stats.histogram_table(
+                    scalars[:, 2], scalars[:, 3], take(len(paths), bins)
+                )
+                for path, table in zip(paths, tables):
+                    layers[path]["histogram"] = table
+        reference = None
+        if owners:
+            scalars = take(len(owners), len(stats.GRADIENT_SCALARS))
+            if bins:
+                extremes = take(len(owners), 2)
+                hists = stats.histogram_table(
+                    extremes[:, 0], extremes[:, 1], take(len(owners), bins)
+                )
+            for path, row in layout["grad_row"].items():
+                layers[path].update(
+                    zip(stats.GRADIENT_SCALARS, scalars[row].tolist())
+                )
+                if bins:
+                    layers[path]["grad_histogram"] = hists[row]
+            if layout["reference_row"] is not None:
+                reference = float(scalars[layout["reference_row"], 0])
+        out: dict[str, Any] = {
+            "layers": layers,
+            "reference_grad_norm": reference,
+            "loss": float(take(1)[0]) if layout["with_grads"] else None,
+        }
         for entry in out["layers"].values():
             if not np.isfinite(entry.get("act_min", 0.0)):
                 # No finite activation at all: the moments are meaningless.

@@ -5,6 +5,16 @@ arguments, so the rules that interpret the numbers (`diagnosis`) stay apart
 from the code that measures them, and each function can be checked against a
 NumPy reference in isolation.
 
+The functions measure *many* tensors at once. Tensors of one size that are
+measured by the same rules are stacked as the rows of one matrix, and each
+statistic is one reduction along the rows, so the compiled probe holds one
+set of operations per group of alike layers (an MLP of equal widths is one
+group) rather than a copy of every statistic per layer. That keeps its
+tracing and compilation cheap on deep models, and row reductions are the
+fastest reductions there are. Histogram counts are computed on the device;
+the bucket edges follow from each row's extremes, which are transferred
+anyway, and are laid out on the host by `histogram_table`.
+
 Statistics over values that are not finite would themselves be NaN and hide
 everything else, so means, extremes and histograms are taken over the finite
 values only, and the non-finite values are counted separately.
@@ -12,94 +22,195 @@ values only, and the non-finite values are counted separately.
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "ACTIVATION_SCALARS",
+    "GRADIENT_SCALARS",
     "activation_stats",
+    "activation_stats_many",
     "gradient_stats",
+    "gradient_stats_many",
     "histogram",
+    "histogram_table",
     "norm64",
+    "saturation_fn",
 ]
 
+# The scalar statistics, in the order of the columns the `*_many` functions
+# return.
+ACTIVATION_SCALARS = (
+    "act_mean",
+    "act_std",
+    "act_min",
+    "act_max",
+    "zero_fraction",
+    "dead_fraction",
+    "saturation_fraction",
+    "act_nonfinite",
+)
+GRADIENT_SCALARS = (
+    "grad_norm",
+    "weight_norm",
+    "grad_weight_ratio",
+    "grad_nonfinite",
+)
 
-def _masked_extremes(flat: tf.Tensor, finite: tf.Tensor):
-    """Finite min and max without data-dependent shapes or branches."""
-    inf = tf.constant(float("inf"), tf.float32)
-    lo = tf.reduce_min(tf.where(finite, flat, inf))
-    hi = tf.reduce_max(tf.where(finite, flat, -inf))
-    return lo, hi
+# The array namespaces `histogram_table` runs with.
+_NP = types.SimpleNamespace(
+    where=np.where, stack=np.stack, isinf=np.isinf, asarray=np.asarray
+)
+_TF = types.SimpleNamespace(
+    where=tf.where,
+    stack=tf.stack,
+    isinf=tf.math.is_inf,
+    asarray=tf.convert_to_tensor,
+)
+# The array namespace the saturation rules of `kerasinit.gains` run with on
+# the device: plain TensorFlow ops, the fewest graph nodes per rule.
+_TF_XP = types.SimpleNamespace(where=tf.where, exp=tf.exp, abs=tf.abs)
+
+
+def _flat_f32(t) -> tf.Tensor:
+    return tf.reshape(tf.cast(t, tf.float32), [-1])
+
+
+def _concat(flats: Sequence[tf.Tensor]) -> tf.Tensor:
+    return flats[0] if len(flats) == 1 else tf.concat(list(flats), axis=0)
+
+
+def _group(keys: Sequence) -> list[list[int]]:
+    """Indices grouped by equal key, groups in order of first appearance."""
+    groups: dict = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _in_input_order(parts: list[tf.Tensor], groups: list[list[int]]):
+    """Concatenate per-group results and put their rows back in input order."""
+    order = [i for members in groups for i in members]
+    joined = _concat(parts)
+    if order == sorted(order):
+        return joined
+    return tf.gather(joined, np.argsort(order).astype(np.int32))
+
+
+class _Rows:
+    """Equal-length values as the rows of one matrix, with what every
+    statistic of them shares: the finite mask and the finite extremes."""
+
+    def __init__(self, tensors: Sequence[tf.Tensor]):
+        shapes = {tuple(t.shape) for t in tensors}
+        if len(shapes) == 1 and None not in next(iter(shapes)):
+            # One stack and one reshape, whatever the number of rows.
+            stacked = tf.stack(list(tensors)) if len(tensors) > 1 else None
+            if stacked is None:
+                stacked = tf.expand_dims(tensors[0], 0)
+            self.values = tf.reshape(stacked, [len(tensors), -1])
+        else:
+            self.values = tf.stack([tf.reshape(t, [-1]) for t in tensors])
+        self.count = float(self.values.shape[1] or 0) or tf.cast(
+            tf.shape(self.values)[1], tf.float32
+        )
+        self.finite = tf.math.is_finite(self.values)
+        self.finite_f = tf.cast(self.finite, tf.float32)
+        self.safe = tf.where(self.finite, self.values, 0.0)
+        self.n_finite = tf.reduce_sum(self.finite_f, axis=1, keepdims=True)
+        inf = float("inf")
+        self.lo = tf.reduce_min(
+            tf.where(self.finite, self.values, inf), axis=1, keepdims=True
+        )
+        self.hi = tf.reduce_max(
+            tf.where(self.finite, self.values, -inf), axis=1, keepdims=True
+        )
+
+    def histogram_counts(self, bins: int) -> tf.Tensor:
+        """``[k, bins]`` counts of each row's finite values.
+
+        The buckets of a row span its finite minimum to maximum. Counting is
+        one weighted bincount (O(N) memory), instead of the one-hot of
+        N x buckets that `tf.summary.histogram` builds. A constant row has no
+        width: its values go to the middle bucket, as in the unit-wide range
+        centred on the value that `histogram_table` gives it.
+        """
+        k = self.values.shape[0]
+        width = self.hi - self.lo
+        has_width = width > 0.0
+        scale = tf.where(has_width, bins / width, 0.0)
+        shift = tf.where(has_width, 0.0, float(bins // 2))
+        # `multiply_no_nan` keeps rows without width (or without finite
+        # values, whose extremes are infinite) at 0 instead of NaN.
+        position = tf.math.multiply_no_nan(self.safe - self.lo, scale) + shift
+        bucket = tf.cast(
+            tf.clip_by_value(tf.floor(position), 0.0, bins - 1.0), tf.int32
+        )
+        offsets = np.arange(k, dtype=np.int32)[:, None] * bins
+        counts = tf.raw_ops.DenseBincount(
+            input=tf.reshape(bucket + offsets, [-1]),
+            size=k * bins,
+            weights=tf.reshape(self.finite_f, [-1]),
+        )
+        return tf.reshape(counts, [k, bins])
+
+
+def histogram_table(lo, hi, counts, xp=_NP):
+    """(left edge, right edge, count) rows: the TensorBoard histogram layout.
+
+    Args:
+        lo: ``[k]`` finite minima (+inf where a row has no finite value).
+        hi: ``[k]`` finite maxima (-inf where a row has no finite value).
+        counts: ``[k, bins]`` counts from the device.
+        xp: the array namespace. Defaults to NumPy.
+
+    Returns:
+        ``[k, bins, 3]``. A row without finite values spans ``[0, 1]``; a
+        constant row spans the unit-wide range centred on its value, as
+        TensorBoard's own histograms do.
+    """
+    lo, hi = xp.asarray(lo), xp.asarray(hi)
+    empty = xp.isinf(lo)
+    lo = xp.where(empty, 0.0, lo)
+    hi = xp.where(empty, 1.0, hi)
+    same = lo == hi
+    lo = xp.where(same, lo - 0.5, lo)
+    hi = xp.where(same, hi + 0.5, hi)
+    width = hi - lo
+    bins = counts.shape[1]
+    # Edges from constant fractions: tf.linspace would add dozens of ops.
+    fractions = np.linspace(0.0, 1.0, bins + 1, dtype=np.float32)
+    left = lo[:, None] + width[:, None] * fractions[None, :-1]
+    right = lo[:, None] + width[:, None] * fractions[None, 1:]
+    return xp.stack([left, right, counts], axis=2)
 
 
 def histogram(
     values: tf.Tensor,
     bins: int = 30,
-    extremes: tuple[tf.Tensor, tf.Tensor] | None = None,
-    finite: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Bucket the finite values of a tensor into `bins` equal-width buckets.
 
     The buckets span the finite minimum to maximum, as TensorBoard's own
-    histograms do, but counting happens on the device with
-    `tf.histogram_fixed_width` (O(N) memory), instead of the one-hot of
-    N x buckets that `tf.summary.histogram` builds. Only element-wise ops
-    and reductions are used (no boolean masks or branches), which keeps the
-    compiled probe small.
+    histograms do; the counting happens on the device in O(N) memory.
 
     Args:
         values: any real tensor.
         bins: number of buckets. Defaults to `30`.
-        extremes: the finite ``(min, max)`` when already known (+/-inf when
-            there is no finite value). Defaults to `None` (computed).
-        finite: ``tf.math.is_finite(values)`` when already known, to save a
-            pass over the values. Defaults to `None` (computed).
 
     Returns:
         A float32 ``[bins, 3]`` tensor of (left edge, right edge, count), the
         layout of the TensorBoard histogram plugin. A tensor with no finite
         values gives all-zero counts on ``[0, 1]``.
     """
-    flat = tf.reshape(tf.cast(values, tf.float32), [-1])
-    finite = (
-        tf.math.is_finite(flat) if finite is None else tf.reshape(finite, [-1])
-    )
-    lo, hi = extremes if extremes else _masked_extremes(flat, finite)
-    empty = tf.logical_not(tf.math.is_finite(lo))
-    lo = tf.where(empty, 0.0, lo)
-    hi = tf.where(empty, 1.0, hi)
-    # A constant tensor has no width to divide; give it a unit-wide range
-    # centred on the value, as TensorBoard does.
-    same = tf.equal(lo, hi)
-    lo = tf.where(same, lo - 0.5, lo)
-    hi = tf.where(same, hi + 0.5, hi)
-    # Non-finite entries are counted as zeros (values outside the range
-    # land in the edge buckets), then taken out of the bucket that holds 0.
-    counts = tf.cast(
-        tf.histogram_fixed_width(
-            tf.where(finite, flat, 0.0), tf.stack([lo, hi]), nbins=bins
-        ),
-        tf.float32,
-    )
-    n_bad = tf.cast(tf.size(flat), tf.float32) - tf.reduce_sum(
-        tf.cast(finite, tf.float32)
-    )
-    zero_bucket = tf.clip_by_value(
-        tf.floor((0.0 - lo) / (hi - lo) * bins), 0.0, bins - 1.0
-    )
-    counts = counts - n_bad * tf.cast(
-        tf.equal(tf.range(bins, dtype=tf.float32), zero_bucket), tf.float32
-    )
-    # Edges from constant fractions: tf.linspace would add dozens of ops per
-    # histogram to the compiled probe.
-    fractions = np.linspace(0.0, 1.0, bins + 1, dtype=np.float32)
-    width = hi - lo
-    left = lo + width * fractions[:-1]
-    right = lo + width * fractions[1:]
-    return tf.stack([left, right, counts], axis=1)
+    rows = _Rows([_flat_f32(values)])
+    counts = rows.histogram_counts(bins)
+    return histogram_table(rows.lo[:, 0], rows.hi[:, 0], counts, _TF)[0]
 
 
 def norm64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -118,10 +229,148 @@ def norm64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
     """
     if not tensors:
         return tf.constant(0.0, tf.float32)
-    total = tf.add_n(
-        [tf.reduce_sum(tf.square(tf.cast(t, tf.float64))) for t in tensors]
+    flat = _concat([_flat_f32(t) for t in tensors])
+    return _norm64_rows(flat[None, :])[0, 0]
+
+
+def _norm64_rows(rows: tf.Tensor) -> tf.Tensor:
+    """``[k, 1]`` Euclidean norms of rows, the squares summed in float64."""
+    rows = tf.cast(rows, tf.float64)
+    return tf.cast(
+        tf.sqrt(tf.reduce_sum(tf.square(rows), axis=1, keepdims=True)),
+        tf.float32,
     )
-    return tf.cast(tf.sqrt(total), tf.float32)
+
+
+def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
+    """Bind a `kerasinit.gains.SaturationRule` to its parameter on device.
+
+    The same ``(rule, param)`` gives the same function object, so layers
+    that share an activation are measured together.
+    """
+    return _bound_rule(rule, param)
+
+
+@functools.cache
+def _bound_rule(rule, param):
+    return lambda y: rule.derivative(y, param, _TF_XP)
+
+
+def _units(y: tf.Tensor) -> int | None:
+    """Units per observation: the last axis (a vector: one per example)."""
+    if y.shape.rank is None or y.shape.rank == 0:
+        return None
+    if y.shape.rank == 1:
+        return y.shape[0]
+    return y.shape[-1]
+
+
+def activation_stats_many(
+    outputs: Sequence[tf.Tensor],
+    *,
+    dead_values: Sequence[float | None],
+    saturation: Sequence[tuple[Callable, float] | None],
+    bins: int | None = 30,
+) -> dict[str, tf.Tensor]:
+    """Statistics of several layers' outputs on the probe batch at once.
+
+    Args:
+        outputs: each layer's output, examples on the first axis and units
+            (channels) on the last.
+        dead_values: per output, the value an inactive unit outputs with zero
+            gradient (0 for ReLU), or `None`. A unit is dead when it outputs
+            exactly this for every element of the probe (all examples and
+            positions); `None` reports a dead fraction of 0.
+        saturation: per output, ``(derivative, cutoff)`` or `None`: an output
+            is saturated where ``derivative(y)`` (``y -> f'(f^{-1}(y))``) is
+            below the absolute `cutoff`. `None` reports 0.
+        bins: histogram buckets, or `None` for no histogram.
+            Defaults to `30`.
+
+    Returns:
+        ``{"scalars": [n, len(ACTIVATION_SCALARS)]}`` float32, columns in
+        `ACTIVATION_SCALARS` order (moments and extremes over finite values;
+        min/max are +/-inf for an output without any finite value), plus,
+        with `bins`, ``"counts"``, ``[n, bins]``, the histogram counts over
+        each output's ``[act_min, act_max]`` (see `histogram_table`).
+    """
+    outputs = [tf.cast(y, tf.float32) for y in outputs]
+    keys = []
+    for i, (y, dead, rule) in enumerate(zip(outputs, dead_values, saturation)):
+        size = y.shape.num_elements()
+        units = _units(y) if dead is not None else None
+        if size is None or (dead is not None and units is None):
+            # Unknown sizes cannot share a matrix.
+            keys.append(("alone", i))
+        else:
+            rule_key = None if rule is None else (rule[0], float(rule[1]))
+            keys.append((size, units, dead, rule_key))
+    groups = _group(keys)
+    scalars, counts = [], []
+    for members in groups:
+        first = members[0]
+        rows = _Rows([outputs[i] for i in members])
+        scalars.append(
+            _activation_scalars(
+                rows,
+                dead=dead_values[first],
+                units=_units(outputs[first]),
+                saturation=saturation[first],
+            )
+        )
+        if bins:
+            counts.append(rows.histogram_counts(bins))
+    out = {"scalars": _in_input_order(scalars, groups)}
+    if bins:
+        out["counts"] = _in_input_order(counts, groups)
+    return out
+
+
+def _activation_scalars(rows: _Rows, *, dead, units, saturation):
+    """``[k, len(ACTIVATION_SCALARS)]`` for rows alike in size and rules."""
+    k = rows.values.shape[0]
+    denom = tf.maximum(rows.n_finite, 1.0)
+    mean = tf.reduce_sum(rows.safe, axis=1, keepdims=True) / denom
+    # One pass for both moments keeps the probe small; the clamp absorbs the
+    # rounding of E[y^2] - E[y]^2 when the spread is tiny.
+    square_mean = (
+        tf.reduce_sum(tf.square(rows.safe), axis=1, keepdims=True) / denom
+    )
+    std = tf.sqrt(tf.maximum(square_mean - tf.square(mean), 0.0))
+    zeros = tf.math.count_nonzero(
+        tf.equal(rows.values, 0.0), axis=1, keepdims=True, dtype=tf.float32
+    )
+    if dead is None:
+        dead_fraction = tf.zeros([k, 1])
+    else:
+        # Units on the last axis; every other axis observes them.
+        grid = tf.reshape(rows.values, [k, -1, units])
+        dead_units = tf.reduce_all(tf.equal(grid, dead), axis=1)
+        dead_fraction = tf.math.count_nonzero(
+            dead_units, axis=1, keepdims=True, dtype=tf.float32
+        ) / float(units)
+    if saturation is None:
+        saturated = tf.zeros([k, 1])
+    else:
+        derivative, cutoff = saturation
+        below = tf.logical_and(derivative(rows.values) < cutoff, rows.finite)
+        saturated = (
+            tf.math.count_nonzero(
+                below, axis=1, keepdims=True, dtype=tf.float32
+            )
+            / rows.count
+        )
+    columns = {
+        "act_mean": mean,
+        "act_std": std,
+        "act_min": rows.lo,
+        "act_max": rows.hi,
+        "zero_fraction": zeros / rows.count,
+        "dead_fraction": dead_fraction,
+        "saturation_fraction": saturated,
+        "act_nonfinite": rows.count - rows.n_finite,
+    }
+    return tf.concat([columns[c] for c in ACTIVATION_SCALARS], axis=1)
 
 
 def activation_stats(
@@ -132,77 +381,103 @@ def activation_stats(
     saturation_cutoff: float | None = None,
     bins: int | None = 30,
 ) -> dict[str, tf.Tensor]:
-    """Statistics of one layer's output on the probe batch.
+    """Statistics of one layer's output (`activation_stats_many` of one).
 
     Args:
         y: the output, examples on the first axis and units (channels) on
             the last.
-        dead_value: the value an inactive unit outputs with zero gradient
-            (0 for ReLU). A unit is dead when it outputs exactly this for
-            every element of the probe (all examples and positions). `None`
-            reports a dead fraction of 0. Defaults to `None`.
-        saturation_derivative: ``y -> f'(f^{-1}(y))`` on keras.ops tensors.
-            `None` reports a saturation fraction of 0. Defaults to `None`.
+        dead_value: the value an inactive unit outputs with zero gradient.
+            Defaults to `None` (dead fraction 0).
+        saturation_derivative: ``y -> f'(f^{-1}(y))``. Defaults to `None`
+            (saturation fraction 0).
         saturation_cutoff: an output is saturated where the derivative is
             below this absolute value. Defaults to `None`.
         bins: histogram buckets, or `None` for no histogram.
             Defaults to `30`.
 
     Returns:
-        float32 scalars ``act_mean``, ``act_std``, ``act_min``, ``act_max``
-        (over finite values), ``zero_fraction``, ``dead_fraction``,
-        ``saturation_fraction``, ``act_nonfinite`` and, with `bins`, the
-        ``[bins, 3]`` tensor ``histogram``.
+        float32 scalars named as in `ACTIVATION_SCALARS` and, with `bins`,
+        the ``[bins, 3]`` tensor ``histogram``.
     """
-    y = tf.cast(y, tf.float32)
-    finite = tf.math.is_finite(y)
-    n_finite = tf.reduce_sum(tf.cast(finite, tf.float32))
-    safe = tf.where(finite, y, 0.0)
-    denom = tf.maximum(n_finite, 1.0)
-    mean = tf.reduce_sum(safe) / denom
-    # One pass for both moments keeps the compiled probe small; the clamp
-    # absorbs the rounding of E[y^2] - E[y]^2 when the spread is tiny.
-    var = tf.maximum(tf.reduce_sum(tf.square(safe)) / denom - mean * mean, 0.0)
-    inf = tf.constant(float("inf"), tf.float32)
-    vmin = tf.reduce_min(tf.where(finite, y, inf))
-    vmax = tf.reduce_max(tf.where(finite, y, -inf))
-    # With no finite value at all, min/max stay at +/-inf and the host
-    # reports every statistic as missing.
-    is_zero = tf.equal(y, 0.0)
-    out = {
-        "act_mean": mean,
-        "act_std": tf.sqrt(var),
-        "act_min": vmin,
-        "act_max": vmax,
-        "zero_fraction": tf.reduce_mean(tf.cast(tf.equal(y, 0.0), tf.float32)),
-        "act_nonfinite": tf.cast(tf.size(y), tf.float32) - n_finite,
-    }
-    if dead_value is not None and y.shape.rank is not None and y.shape.rank:
-        axes = list(range(y.shape.rank - 1))
-        at_dead = (
-            is_zero
-            if dead_value == 0.0
-            else tf.equal(y, tf.constant(dead_value, tf.float32))
-        )
-        dead_units = tf.reduce_all(at_dead, axis=axes) if axes else at_dead
-        out["dead_fraction"] = tf.reduce_mean(tf.cast(dead_units, tf.float32))
-    else:
-        out["dead_fraction"] = tf.constant(0.0, tf.float32)
-    if saturation_derivative is not None and saturation_cutoff is not None:
-        deriv = tf.cast(saturation_derivative(y), tf.float32)
-        deriv = tf.broadcast_to(deriv, tf.shape(y))
-        saturated = tf.logical_and(
-            deriv < saturation_cutoff, tf.math.is_finite(y)
-        )
-        out["saturation_fraction"] = tf.reduce_mean(
-            tf.cast(saturated, tf.float32)
-        )
-    else:
-        out["saturation_fraction"] = tf.constant(0.0, tf.float32)
+    rule = (
+        (saturation_derivative, saturation_cutoff)
+        if saturation_derivative is not None and saturation_cutoff is not None
+        else None
+    )
+    many = activation_stats_many(
+        [y], dead_values=[dead_value], saturation=[rule], bins=bins
+    )
+    out = dict(zip(ACTIVATION_SCALARS, tf.unstack(many["scalars"][0])))
     if bins:
-        out["histogram"] = histogram(
-            y, bins, extremes=(vmin, vmax), finite=finite
+        out["histogram"] = histogram_table(
+            many["scalars"][:, 2], many["scalars"][:, 3], many["counts"], _TF
+        )[0]
+    return out
+
+
+def gradient_stats_many(
+    groups: Sequence[tuple[Sequence[tf.Tensor | None], Sequence[tf.Tensor]]],
+    *,
+    bins: int | None = 30,
+) -> dict[str, tf.Tensor]:
+    """Gradient statistics of several layers at once.
+
+    Args:
+        groups: per layer, ``(grads, weights)``: the gradients of the loss
+            with respect to the layer's weights (`None` for a weight the loss
+            does not depend on, counted as zeros) and the weight values.
+        bins: histogram buckets, or `None` for no histogram.
+            Defaults to `30`.
+
+    Returns:
+        ``{"scalars": [n, len(GRADIENT_SCALARS)]}`` float32, columns in
+        `GRADIENT_SCALARS` order: norms summed in float64 so tiny gradients
+        do not underflow to 0, the gradient-to-weight norm ratio (infinite or
+        NaN when the weights are all zero) and the non-finite count; plus,
+        with `bins`, ``"range"``, ``[n, 2]``, the finite extremes of each
+        layer's gradient entries, and ``"counts"``, ``[n, bins]``, their
+        histogram counts over that range (see `histogram_table`).
+    """
+    grads, weights = [], []
+    for gs, ws in groups:
+        grads.append(
+            _concat(
+                [
+                    tf.zeros_like(_flat_f32(w)) if g is None else _flat_f32(g)
+                    for g, w in zip(gs, ws)
+                ]
+            )
         )
+        weights.append(_concat([_flat_f32(w) for w in ws]))
+    alike = _group(
+        [
+            g.shape.num_elements()
+            if g.shape.num_elements() is not None
+            else ("alone", i)
+            for i, g in enumerate(grads)
+        ]
+    )
+    scalars, ranges, counts = [], [], []
+    for members in alike:
+        g = _Rows([grads[i] for i in members])
+        g_norm = _norm64_rows(g.values)
+        w_norm = _norm64_rows(tf.stack([weights[i] for i in members]))
+        columns = {
+            "grad_norm": g_norm,
+            "weight_norm": w_norm,
+            "grad_weight_ratio": g_norm / w_norm,
+            "grad_nonfinite": g.count - g.n_finite,
+        }
+        scalars.append(
+            tf.concat([columns[c] for c in GRADIENT_SCALARS], axis=1)
+        )
+        if bins:
+            ranges.append(tf.concat([g.lo, g.hi], axis=1))
+            counts.append(g.histogram_counts(bins))
+    out = {"scalars": _in_input_order(scalars, alike)}
+    if bins:
+        out["range"] = _in_input_order(ranges, alike)
+        out["counts"] = _in_input_order(counts, alike)
     return out
 
 
@@ -212,7 +487,7 @@ def gradient_stats(
     *,
     bins: int | None = 30,
 ) -> dict[str, tf.Tensor]:
-    """Statistics of a layer's gradients relative to its weights.
+    """Statistics of one layer's gradients (`gradient_stats_many` of one).
 
     Args:
         grads: the gradients of the loss with respect to `weights`, `None`
@@ -222,43 +497,13 @@ def gradient_stats(
             Defaults to `30`.
 
     Returns:
-        float32 scalars ``grad_norm``, ``weight_norm``,
-        ``grad_weight_ratio`` (infinite or NaN when the weights are all
-        zero), ``grad_nonfinite`` and, with `bins`, the ``[bins, 3]`` tensor
-        ``histogram`` of all gradient entries.
+        float32 scalars named as in `GRADIENT_SCALARS` and, with `bins`, the
+        ``[bins, 3]`` tensor ``histogram`` of all gradient entries.
     """
-    grads = [
-        tf.zeros_like(w, dtype=tf.float32) if g is None else g
-        for g, w in zip(grads, weights)
-    ]
-    nonfinite = tf.add_n(
-        [tf.constant(0.0)]
-        + [
-            tf.reduce_sum(
-                tf.cast(tf.logical_not(tf.math.is_finite(g)), tf.float32)
-            )
-            for g in grads
-        ]
-    )
-    g_norm = norm64(grads)
-    w_norm = norm64(weights)
-    ratio = g_norm / w_norm
-    out = {
-        "grad_norm": g_norm,
-        "weight_norm": w_norm,
-        "grad_weight_ratio": ratio,
-        "grad_nonfinite": nonfinite,
-    }
+    many = gradient_stats_many([(grads, weights)], bins=bins)
+    out = dict(zip(GRADIENT_SCALARS, tf.unstack(many["scalars"][0])))
     if bins:
-        flat = (
-            tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
-            if len(grads) > 1
-            else tf.reshape(grads[0], [-1])
-        )
-        out["histogram"] = histogram(flat, bins)
+        out["histogram"] = histogram_table(
+            many["range"][:, 0], many["range"][:, 1], many["counts"], _TF
+        )[0]
     return out
-
-
-def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
-    """Bind a `kerasinit.gains.SaturationRule` to its parameter on device."""
-    return lambda y: rule.derivative(y, param, keras.ops)

@@ -82,6 +82,119 @@ def test_gradient_stats_keep_tiny_norms():
     assert out["histogram"][:, 2].sum() == 103
 
 
+def _numpy_activation_row(y, dead, rule):
+    finite = y[np.isfinite(y)]
+    units = y.reshape(-1, y.shape[-1])
+    with np.errstate(invalid="ignore"):
+        deriv = rule(y) if rule else None
+    return {
+        "act_mean": finite.mean(),
+        "act_std": finite.std(),
+        "act_min": finite.min(),
+        "act_max": finite.max(),
+        "zero_fraction": np.mean(y == 0.0),
+        "dead_fraction": (
+            np.all(units == dead, axis=0).mean() if dead is not None else 0.0
+        ),
+        "saturation_fraction": (
+            np.mean((deriv < 0.0125) & np.isfinite(y)) if rule else 0.0
+        ),
+        "act_nonfinite": np.sum(~np.isfinite(y)),
+    }
+
+
+def test_many_outputs_at_once_match_each_alone():
+    # Outputs of three sizes and two rules, interleaved, so the grouping by
+    # size and rule must put every row back in input order.
+    rng = np.random.default_rng(1)
+    shapes = [(32, 8), (32, 4, 4), (32, 8), (16, 6), (32, 16)]
+    outputs = [rng.normal(size=s).astype("float32") for s in shapes]
+    outputs[0] = np.maximum(outputs[0], 0.0)
+    outputs[0][:, 2] = 0.0
+    outputs[2] = 1.0 / (1.0 + np.exp(-4.0 * outputs[2]))
+    outputs[3][0, 0] = np.inf
+    sigmoid = stats.saturation_fn(gains.info("sigmoid").saturation, None)
+    dead = [0.0, None, None, 0.0, None]
+    rules = [None, None, (sigmoid, 0.0125), None, (sigmoid, 0.0125)]
+    got = stats.activation_stats_many(
+        [tf.constant(y) for y in outputs],
+        dead_values=dead,
+        saturation=rules,
+        bins=7,
+    )
+    scalars = got["scalars"].numpy()
+    counts = got["counts"].numpy()
+    for i, y in enumerate(outputs):
+        expected = _numpy_activation_row(
+            y, dead[i], (lambda v: v * (1.0 - v)) if rules[i] else None
+        )
+        for column, name in enumerate(stats.ACTIVATION_SCALARS):
+            np.testing.assert_allclose(
+                scalars[i, column], expected[name], rtol=1e-4, err_msg=name
+            )
+        finite = y[np.isfinite(y)]
+        np.testing.assert_array_equal(
+            counts[i],
+            np.histogram(finite, 7, range=(finite.min(), finite.max()))[0],
+        )
+
+
+def test_many_gradients_at_once_match_each_alone():
+    rng = np.random.default_rng(2)
+    layers = [
+        ([rng.normal(size=(5, 3)), rng.normal(size=3)], [(5, 3), (3,)]),
+        ([rng.normal(size=(7, 3)) * 1e-20, None], [(7, 3), (3,)]),
+        ([rng.normal(size=(5, 3)), rng.normal(size=3)], [(5, 3), (3,)]),
+    ]
+    groups = []
+    for grads, shapes in layers:
+        weights = [rng.normal(size=s).astype("float32") for s in shapes]
+        groups.append(
+            (
+                [
+                    None if g is None else tf.constant(g, tf.float32)
+                    for g in grads
+                ],
+                [tf.constant(w) for w in weights],
+            )
+        )
+    got = stats.gradient_stats_many(groups, bins=5)
+    scalars = got["scalars"].numpy()
+    for i, (grads, weights) in enumerate(groups):
+        g = np.concatenate(
+            [
+                np.zeros(w.shape).ravel() if gr is None else gr.numpy().ravel()
+                for gr, w in zip(grads, weights)
+            ]
+        ).astype(np.float64)
+        w = np.concatenate([v.numpy().ravel() for v in weights])
+        g32 = g.astype(np.float32).astype(np.float64)
+        np.testing.assert_allclose(
+            scalars[i, 0], np.linalg.norm(g32), rtol=1e-5
+        )
+        np.testing.assert_allclose(scalars[i, 1], np.linalg.norm(w), rtol=1e-5)
+        np.testing.assert_allclose(
+            got["range"].numpy()[i], [g32.min(), g32.max()], rtol=1e-6
+        )
+        np.testing.assert_array_equal(
+            got["counts"].numpy()[i],
+            np.histogram(g32, 5, range=(g32.min(), g32.max()))[0],
+        )
+
+
+def test_histogram_table_layout():
+    table = stats.histogram_table(
+        np.array([1.0, 2.0, np.inf], np.float32),
+        np.array([3.0, 2.0, -np.inf], np.float32),
+        np.array([[1, 2], [0, 4], [0, 0]], np.float32),
+    )
+    np.testing.assert_allclose(table[0], [[1, 2, 1], [2, 3, 2]])
+    # A constant row: unit-wide, centred on its value.
+    np.testing.assert_allclose(table[1], [[1.5, 2.0, 0], [2.0, 2.5, 4]])
+    # No finite value: [0, 1], no counts.
+    np.testing.assert_allclose(table[2], [[0, 0.5, 0], [0.5, 1, 0]])
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
