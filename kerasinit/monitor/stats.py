@@ -103,19 +103,25 @@ def _in_input_order(parts: list[tf.Tensor], groups: list[list[int]]):
 
 
 class _Rows:
-    """Equal-length values as the rows of one matrix, with what every
-    statistic of them shares: the finite mask and the finite extremes."""
+    """A ``[k, n]`` matrix of values, one row per measured tensor, with what
+    every statistic of them shares: the finite mask and finite extremes."""
 
-    def __init__(self, tensors: Sequence[tf.Tensor]):
+    @classmethod
+    def stack(cls, tensors: Sequence[tf.Tensor]) -> _Rows:
+        """Equal-size tensors as the rows of one matrix."""
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) == 1 and None not in next(iter(shapes)):
             # One stack and one reshape, whatever the number of rows.
-            stacked = tf.stack(list(tensors)) if len(tensors) > 1 else None
-            if stacked is None:
-                stacked = tf.expand_dims(tensors[0], 0)
-            self.values = tf.reshape(stacked, [len(tensors), -1])
-        else:
-            self.values = tf.stack([tf.reshape(t, [-1]) for t in tensors])
+            stacked = (
+                tf.stack(list(tensors))
+                if len(tensors) > 1
+                else tf.expand_dims(tensors[0], 0)
+            )
+            return cls(tf.reshape(stacked, [len(tensors), -1]))
+        return cls(tf.stack([tf.reshape(t, [-1]) for t in tensors]))
+
+    def __init__(self, values: tf.Tensor):
+        self.values = values
         self.count = float(self.values.shape[1] or 0) or tf.cast(
             tf.shape(self.values)[1], tf.float32
         )
@@ -208,7 +214,7 @@ def histogram(
         layout of the TensorBoard histogram plugin. A tensor with no finite
         values gives all-zero counts on ``[0, 1]``.
     """
-    rows = _Rows([_flat_f32(values)])
+    rows = _Rows.stack([_flat_f32(values)])
     counts = rows.histogram_counts(bins)
     return histogram_table(rows.lo[:, 0], rows.hi[:, 0], counts, _TF)[0]
 
@@ -309,7 +315,7 @@ def activation_stats_many(
     scalars, counts = [], []
     for members in groups:
         first = members[0]
-        rows = _Rows([outputs[i] for i in members])
+        rows = _Rows.stack([outputs[i] for i in members])
         scalars.append(
             _activation_scalars(
                 rows,
@@ -438,30 +444,23 @@ def gradient_stats_many(
         layer's gradient entries, and ``"counts"``, ``[n, bins]``, their
         histogram counts over that range (see `histogram_table`).
     """
-    grads, weights = [], []
-    for gs, ws in groups:
-        grads.append(
-            _concat(
-                [
-                    tf.zeros_like(_flat_f32(w)) if g is None else _flat_f32(g)
-                    for g, w in zip(gs, ws)
-                ]
-            )
-        )
-        weights.append(_concat([_flat_f32(w) for w in ws]))
-    alike = _group(
-        [
-            g.shape.num_elements()
-            if g.shape.num_elements() is not None
-            else ("alone", i)
-            for i, g in enumerate(grads)
-        ]
-    )
+
+    # Layers whose weights have the same shapes (the hidden layers of an MLP)
+    # form one group: their i-th weights are stacked together, so the
+    # group's rows cost a few operations whatever the number of layers.
+    def signature(i):
+        shapes = tuple(tuple(w.shape) for w in groups[i][1])
+        known = all(None not in shape for shape in shapes)
+        missing = tuple(g is None for g in groups[i][0])
+        return (shapes, missing) if known else ("alone", i)
+
+    alike = _group([signature(i) for i in range(len(groups))])
     scalars, ranges, counts = [], [], []
     for members in alike:
-        g = _Rows([grads[i] for i in members])
+        g, w = _stacked_weights([groups[i] for i in members])
+        g = _Rows(g)
         g_norm = _norm64_rows(g.values)
-        w_norm = _norm64_rows(tf.stack([weights[i] for i in members]))
+        w_norm = _norm64_rows(w)
         columns = {
             "grad_norm": g_norm,
             "weight_norm": w_norm,
@@ -479,6 +478,31 @@ def gradient_stats_many(
         out["range"] = _in_input_order(ranges, alike)
         out["counts"] = _in_input_order(counts, alike)
     return out
+
+
+def _stacked_weights(members):
+    """``([k, n] gradients, [k, n] weights)`` of layers alike in shapes."""
+    k = len(members)
+    g_parts, w_parts = [], []
+    for j in range(len(members[0][1])):
+        ws = [m[1][j] for m in members]
+        gs = [m[0][j] for m in members]
+        w_parts.append(tf.reshape(tf.stack(ws) if k > 1 else ws[0], [k, -1]))
+        if gs[0] is None:
+            # A weight the loss does not reach has a zero gradient.
+            g_parts.append(tf.zeros_like(w_parts[-1], tf.float32))
+        else:
+            g_parts.append(
+                tf.reshape(
+                    tf.cast(tf.stack(gs) if k > 1 else gs[0], tf.float32),
+                    [k, -1],
+                )
+            )
+    return _side_by_side(g_parts), _side_by_side(w_parts)
+
+
+def _side_by_side(parts: list[tf.Tensor]) -> tf.Tensor:
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
 
 def gradient_stats(
