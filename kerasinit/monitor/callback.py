@@ -196,9 +196,12 @@ class HealthMonitor(keras.callbacks.Callback):
         self.gradients = bool(gradients)
         self.thresholds = thresholds
         self.warn = bool(warn)
-        # Only the step cadence does work per batch; without it the batch
-        # hook returns at once and can run asynchronously.
-        self.async_safe = every_n_steps is None
+        # The step events run in `on_train_batch_begin`, which Keras calls on
+        # the training thread between two updates; the batch-end hook, which
+        # Keras may dispatch to another thread, is not used. Declaring this
+        # keeps Keras's asynchronous batch-end dispatch on for the other
+        # callbacks (otherwise every step would wait for its logs).
+        self.async_safe = True
         self.findings: list[Finding] = []
         self._check_log_dir()
         self._x, self._y, self._w = (
@@ -340,21 +343,27 @@ class HealthMonitor(keras.callbacks.Callback):
         self._epoch_base = self._step
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):
         if self.every_n_steps is None:
             return
-        step = self._epoch_base + batch + 1
+        # The updates done so far: the weights the event measures are those
+        # after that many steps, read before the next one changes them.
+        self._step_event(self._epoch_base + batch)
+
+    def _step_event(self, step: int) -> None:
         previous = self._step
         self._step = step
         n = self.every_n_steps
-        if step // n > previous // n:
+        if step // n > previous // n and self._last_step != step:
             self._log(phase="step", epoch=getattr(self, "_epoch", None))
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.every_n_steps is None:
-            # Without the batch hook the step comes from the optimizer, once
-            # per epoch.
-            self._step = int(self.model.optimizer.iterations.numpy())
+        # Once per epoch the count comes from the optimizer: it includes the
+        # epoch's last steps, which no batch-begin hook follows.
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.every_n_steps is not None:
+            self._step_event(step)
+        self._step = step
         n = self.every_n_epochs
         if n is not None and (epoch + 1) % n == 0:
             if self._last_step != self._step:
