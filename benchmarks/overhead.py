@@ -2,13 +2,18 @@
 
 Run::
 
-    python benchmarks/overhead.py            # the reference workloads
-    python benchmarks/overhead.py --smoke    # seconds, to check it runs
+    python benchmarks/overhead.py              # the reference workloads
+    python benchmarks/overhead.py --repeat 5   # more repetitions
+    python benchmarks/overhead.py --smoke      # seconds, to check it runs
 
 Every configuration runs in its own process (same seed, same data), so the
 times include what a user pays once per run (tracing the train function, and
 for the monitor the probe function) and the peak resident memory is that
-configuration's own.
+configuration's own. Wall-clock times on a shared machine drift by several
+per cent from run to run, more than the differences measured here, so the
+configurations run interleaved, `--repeat` rounds of them, each ratio is
+taken within its round, and the table shows the median ratio with the
+smallest and largest.
 
 Workloads: an 8 x 256 ReLU MLP on 20,000 synthetic 784-feature samples,
 batch 128, 3 epochs; a small CNN (two 3x3 conv + BatchNorm + ReLU blocks) on
@@ -25,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -190,6 +196,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "CONFIG"))
     parser.add_argument("--depth", type=int)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of the fit-time configurations (default 3)",
+    )
     args = parser.parse_args()
     smoke = ["--smoke"] if args.smoke else []
     if args.one:
@@ -205,23 +217,32 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, smoke={args.smoke}"
     )
     for workload in ("mlp", "cnn"):
-        rows = {c: _child(["--one", workload, c, *smoke]) for c in CONFIGS}
-        base = rows["plain"]["fit_s"]
-        print(f"\n## {workload}: fit time")
-        print("| configuration | fit (s) | ratio to plain | peak RSS (MiB) |")
-        print("|---|---:|---:|---:|")
-        for c in CONFIGS:
-            r = rows[c]
-            print(
-                f"| {c} | {r['fit_s']:.2f} | {r['fit_s'] / base:.3f} | "
-                f"{r['peak_rss_mb']:.0f} |"
-            )
-        m = rows["monitor"]
+        rounds = [
+            {c: _child(["--one", workload, c, *smoke]) for c in CONFIGS}
+            for _ in range(args.repeat)
+        ]
+        print(f"\n## {workload}: fit time ({args.repeat} rounds)")
         print(
-            f"\nprobe call: {m['probe_s'] * 1e3:.1f} ms for 512 samples = "
-            f"{m['probe_s_per_sample'] * 1e6:.1f} us/sample; training step: "
-            f"{m['step_s_per_sample'] * 1e6:.1f} us/sample; ratio "
-            f"{m['probe_s_per_sample'] / m['step_s_per_sample']:.2f}"
+            "| configuration | fit (s), median | ratio to plain, median "
+            "| ratio range | peak RSS (MiB) |"
+        )
+        print("|---|---:|---:|---:|---:|")
+        for c in CONFIGS:
+            fits = [r[c]["fit_s"] for r in rounds]
+            ratios = sorted(r[c]["fit_s"] / r["plain"]["fit_s"] for r in rounds)
+            print(
+                f"| {c} | {statistics.median(fits):.2f} | "
+                f"{statistics.median(ratios):.3f} | "
+                f"{ratios[0]:.3f} - {ratios[-1]:.3f} | "
+                f"{max(r[c]['peak_rss_mb'] for r in rounds):.0f} |"
+            )
+        m = [r["monitor"] for r in rounds]
+        probe = statistics.median(x["probe_s_per_sample"] for x in m)
+        step = statistics.median(x["step_s_per_sample"] for x in m)
+        print(
+            f"\nprobe call: {probe * 512 * 1e3:.1f} ms for 512 samples = "
+            f"{probe * 1e6:.1f} us/sample; training step: "
+            f"{step * 1e6:.1f} us/sample; ratio {probe / step:.2f} (medians)"
         )
     print("\n## depth sweep (ReLU MLP, width 256, probe batch 128)")
     print(

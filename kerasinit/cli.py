@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "processes to train in (default: one per CPU core, or 1 when a "
+            "GPU is visible); results do not depend on it"
+        ),
+    )
+    demo.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -240,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 epochs=args.epochs,
                 quick=args.quick,
                 seed=args.seed,
+                jobs=args.jobs,
             )
         except KeyboardInterrupt:
             return _error("interrupted")

@@ -32,7 +32,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -44,6 +46,7 @@ __all__ = [
     "INITIALIZERS",
     "DemoConfig",
     "RunResult",
+    "default_jobs",
     "run_demo",
 ]
 
@@ -525,6 +528,7 @@ def run_demo(
     out: TextIO | None = None,
     config: DemoConfig | None = None,
     only: Callable[[str, str, str], bool] | None = None,
+    jobs: int | None = None,
 ) -> list[RunResult]:
     """Run the demo experiments and print progress and a summary.
 
@@ -543,77 +547,150 @@ def run_demo(
             Defaults to `None`.
         only: `(experiment, activation, initializer) -> bool` selecting a
             subset of the runs. Defaults to `None` (all runs).
+        jobs: processes to train in. The runs are small, so one process
+            keeps one CPU core busy; with more, each takes the next model
+            from a shared queue. `None` means one per CPU core on a machine
+            without a GPU, else 1 (processes would compete for the GPU's
+            memory). Every run is seeded on its own, so the results do not
+            depend on `jobs`. Defaults to `None`.
 
     Returns:
-        One `RunResult` per run, in the order they ran.
-    """
+        One `RunResult` per run, in plan order (the order of the summary).
 
+    Raises:
+        ValueError: `jobs` is not a positive integer.
+    """
+    if jobs is not None and (
+        isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1
+    ):
+        raise ValueError(
+            f"Expected `jobs` to be a positive integer or None. "
+            f"Received: jobs={jobs!r}"
+        )
     # The monitor logs every finding; the summary table reports them, and a
     # line per finding would bury the progress lines.
     monitor_logger = logging.getLogger("kerasinit.monitor")
     level = monitor_logger.level
     monitor_logger.setLevel(logging.ERROR)
     try:
-        return _run_demo(logdir, epochs, quick, seed, out, config, only)
+        return _run_demo(logdir, epochs, quick, seed, out, config, only, jobs)
     finally:
         monitor_logger.setLevel(level)
 
 
-def _run_demo(logdir, epochs, quick, seed, out, config, only):
+def default_jobs() -> int:
+    """One process per CPU core without a GPU, else one."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return 1
+    return max(1, os.cpu_count() or 1)
+
+
+def _plan(config: DemoConfig, seed: int, chosen: list[list[str]] | None):
+    """The experiments, each with the initializers to run (`chosen[i]`)."""
+    plan = []
+    for i, (experiment, activation, build, lr, inits, data) in enumerate(
+        _experiments(config, seed)
+    ):
+        inits = list(inits) if chosen is None else chosen[i]
+        plan.append((experiment, activation, build, lr, inits, data))
+    return plan
+
+
+def _run_name(experiment: str, activation: str, init: str) -> str:
+    return init if experiment == "cnn_bn" else f"{activation}-{init}"
+
+
+def _run_experiment(entry, config: DemoConfig, seed: int, logdir: str):
+    """Yield the `RunResult` of each run of one experiment, as it ends."""
     import keras
 
+    experiment, activation, build, lr, inits, data = entry
+    keras.utils.set_random_seed(seed)
+    reinit = _Reinit(build(), lr * config.lr_factor)
+    for init in inits:
+        result = RunResult(
+            experiment=experiment,
+            activation=activation,
+            initializer=init,
+            log_dir=os.path.join(
+                logdir, experiment, _run_name(experiment, activation, init)
+            ),
+        )
+        run_start = time.perf_counter()
+        try:
+            _train_run(reinit, result, data, config, seed)
+        except Exception as exc:  # noqa: BLE001 - report, keep going
+            text = str(exc).strip().splitlines()
+            result.error = f"failed: {type(exc).__name__}: " + (
+                text[0][:120] if text else ""
+            )
+        result.seconds = time.perf_counter() - run_start
+        yield result
+    keras.backend.clear_session()
+
+
+def _cost(entry, config: DemoConfig) -> int:
+    """Relative cost of an experiment, to hand out the largest first."""
+    experiment, _, _, _, inits, _ = entry
+    layers = {"mlp": config.depth, "mlp50": config.deep_depth}.get(
+        experiment, 10
+    )
+    return len(inits) * layers
+
+
+def _worker(tasks, results, config, seed, logdir, chosen) -> None:
+    """A demo process: run experiments from `tasks` until the sentinel."""
+    logging.getLogger("kerasinit.monitor").setLevel(logging.ERROR)
+    plan = _plan(config, seed, chosen)
+    for index in iter(tasks.get, None):
+        for result in _run_experiment(plan[index], config, seed, logdir):
+            results.put(result)
+    results.put(None)
+
+
+def _run_demo(logdir, epochs, quick, seed, out, config, only, jobs):
     out = sys.stdout if out is None else out
     if config is None:
         config = (DemoConfig.quick if quick else DemoConfig.full)(epochs)
     logdir = os.path.abspath(logdir)
     os.makedirs(logdir, exist_ok=True)
 
-    plan = []
-    for experiment, activation, build, lr, inits, data in _experiments(
-        config, seed
-    ):
-        chosen = [
+    plan = _plan(config, seed, None)
+    chosen = [
+        [
             init
-            for init in inits
-            if only is None or only(experiment, activation, init)
+            for init in entry[4]
+            if only is None or only(entry[0], entry[1], init)
         ]
-        if chosen:
-            plan.append((experiment, activation, build, lr, chosen, data))
-    total = sum(len(p[4]) for p in plan)
+        for entry in plan
+    ]
+    plan = _plan(config, seed, chosen)
+    names = [
+        (entry[0], _run_name(entry[0], entry[1], init))
+        for entry in plan
+        for init in entry[4]
+    ]
+    total = len(names)
+    busy = [i for i, entry in enumerate(plan) if entry[4]]
+    jobs = min(default_jobs() if jobs is None else jobs, max(1, len(busy)))
     print(
         f"kerasinit demo: {total} runs, {config.epochs} epochs each, "
-        f"writing to {logdir}",
+        f"{jobs} process{'es' if jobs > 1 else ''}, writing to {logdir}",
         file=out,
         flush=True,
     )
-    results: list[RunResult] = []
+    done: list[RunResult] = []
+    lock = threading.Lock()
     start = time.perf_counter()
-    for experiment, activation, build, lr, inits, data in plan:
-        keras.utils.set_random_seed(seed)
-        reinit = _Reinit(build(), lr * config.lr_factor)
-        for init in inits:
-            run_name = (
-                init if experiment == "cnn_bn" else f"{activation}-{init}"
-            )
-            result = RunResult(
-                experiment=experiment,
-                activation=activation,
-                initializer=init,
-                log_dir=os.path.join(logdir, experiment, run_name),
-            )
-            run_start = time.perf_counter()
-            try:
-                _train_run(reinit, result, data, config, seed)
-            except Exception as exc:  # noqa: BLE001 - report, keep going
-                text = str(exc).strip().splitlines()
-                result.error = f"failed: {type(exc).__name__}: " + (
-                    text[0][:120] if text else ""
-                )
-            result.seconds = time.perf_counter() - run_start
-            results.append(result)
+
+    def report(result: RunResult) -> None:
+        with lock:
+            done.append(result)
             print(
-                f"[{len(results):>{len(str(total))}}/{total}] "
-                f"{experiment + '/' + run_name:<26} "
+                f"[{len(done):>{len(str(total))}}/{total}] "
+                f"{result.experiment + '/' + result.name:<26} "
                 f"acc {_fmt(result.accuracy, 2):>5}  "
                 f"loss {_fmt(result.loss, 3):>6}  "
                 f"findings {sum(result.findings.values()):>3}"
@@ -622,7 +699,92 @@ def _run_demo(logdir, epochs, quick, seed, out, config, only):
                 file=out,
                 flush=True,
             )
-        keras.backend.clear_session()
+
+    order = sorted(busy, key=lambda i: -_cost(plan[i], config))
+    if jobs == 1:
+        for index in order:
+            for result in _run_experiment(plan[index], config, seed, logdir):
+                report(result)
+    else:
+        _run_parallel(plan, order, jobs, config, seed, logdir, chosen, report)
+    by_name = {(r.experiment, r.name): r for r in done}
+    results = []
+    for experiment, name in names:
+        result = by_name.get((experiment, name))
+        if result is None:
+            # A demo process that died took its runs with it.
+            result = RunResult(
+                experiment=experiment,
+                activation="",
+                initializer=name,
+                log_dir=os.path.join(logdir, experiment, name),
+                error="failed: its demo process exited early",
+            )
+        results.append(result)
     _print_summary(results, logdir, out)
     print(f"Done in {time.perf_counter() - start:.0f}s.", file=out, flush=True)
     return results
+
+
+def _run_parallel(plan, order, jobs, config, seed, logdir, chosen, report):
+    """This process and `jobs - 1` spawned ones share the experiments.
+
+    This process, which has TensorFlow loaded already, works too; the
+    others start fresh ("spawn": a forked TensorFlow is not safe) and load
+    it while the first experiments run here.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    tasks = context.Queue()
+    results = context.Queue()
+    for index in order:
+        tasks.put(index)
+    for _ in range(jobs):
+        tasks.put(None)
+    # TensorFlow's start-up lines would interleave with the progress.
+    env_key = "TF_CPP_MIN_LOG_LEVEL"
+    previous = os.environ.get(env_key)
+    os.environ.setdefault(env_key, "2")
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(tasks, results, config, seed, logdir, chosen),
+            daemon=True,
+        )
+        for _ in range(jobs - 1)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        if previous is None:
+            os.environ.pop(env_key, None)
+
+    def collect() -> None:
+        finished = 0
+        while finished < len(workers):
+            try:
+                result = results.get(timeout=0.5)
+            except queue.Empty:
+                if all(not w.is_alive() for w in workers) and results.empty():
+                    return
+                continue
+            if result is None:
+                finished += 1
+            else:
+                report(result)
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    try:
+        for index in iter(tasks.get, None):
+            for result in _run_experiment(plan[index], config, seed, logdir):
+                report(result)
+        collector.join()
+    finally:
+        for worker in workers:
+            if worker.is_alive() and not collector.is_alive():
+                worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()

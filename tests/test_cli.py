@@ -1,6 +1,8 @@
 """The `kerasinit` command: parsing, `check`, `demo`, and the entry points."""
 
+import dataclasses
 import glob
+import io
 import json
 import os
 import re
@@ -360,3 +362,51 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     # with all-zero kernels is flagged.
     zeros = _records(str(logdir / "mlp" / "relu-zeros"))
     assert max(zeros, key=lambda r: r["event"])["findings"]
+
+
+def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
+    config = dataclasses.replace(
+        demo.DemoConfig.quick(epochs=1), n_train=256, n_val=64, n_probe=64
+    )
+
+    def only(experiment, activation, init):
+        return (experiment, activation) in {
+            ("mlp", "relu"),
+            ("mlp", "tanh"),
+            ("cnn_bn", "relu"),
+        } and init in ("he", "glorot")
+
+    runs = {}
+    for jobs in (1, 2):
+        out = io.StringIO()
+        results = demo.run_demo(
+            logdir=str(tmp_path / f"jobs{jobs}"),
+            config=config,
+            only=only,
+            jobs=jobs,
+            out=out,
+        )
+        text = out.getvalue()
+        assert f"{jobs} process" in text
+        # A progress line per run, then the summary in plan order.
+        assert len(re.findall(r"^\[\s*\d+/6\] ", text, re.M)) == 6
+        assert [r.name for r in results] == [
+            "tanh-glorot",
+            "tanh-he",
+            "relu-glorot",
+            "relu-he",
+            "glorot",
+            "he",
+        ]
+        assert not [r.error for r in results if r.error]
+        runs[jobs] = [(r.accuracy, r.loss, r.findings) for r in results]
+        for r in results:
+            assert glob.glob(os.path.join(r.log_dir, "kerasinit", "*tfevents*"))
+    # Every run is seeded on its own: which process runs it changes nothing.
+    assert runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
+def test_demo_rejects_bad_jobs(jobs, tmp_path):
+    with pytest.raises(ValueError, match="`jobs`"):
+        demo.run_demo(logdir=str(tmp_path), jobs=jobs)
