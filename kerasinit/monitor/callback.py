@@ -310,14 +310,9 @@ class HealthMonitor(keras.callbacks.Callback):
             gradients=self.gradients,
         )
         y = self._y if self.gradients else None
-        try:
-            p.build(self._x, y, self._w if y is not None else None)
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
-            raise ValueError(
-                "`probe` does not fit the model or its loss: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+        p.build(self._x, y, self._w if y is not None else None)
         self._probe = p
+        self._probe_checked = False
         self._layer_info = [
             {
                 "name": s.path,
@@ -370,13 +365,26 @@ class HealthMonitor(keras.callbacks.Callback):
                 self._log(phase="epoch", epoch=epoch)
 
     def on_train_end(self, logs=None):
+        if self._probe is not None:
+            # No compiling thread outlives `fit`.
+            self._probe.wait()
         self._writer.close()
 
     # -- one logging event -------------------------------------------------
 
     def _log(self, *, phase: str, epoch: int | None) -> None:
         step = self._step
-        result = self._probe()
+        try:
+            result = self._probe()
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+            if self._probe_checked:
+                raise
+            # The first run is where a probe that does not fit shows.
+            raise ValueError(
+                "`probe` does not fit the model or its loss: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._probe_checked = True
         applies_dead = [s.path for s in self._specs if s.dead_value is not None]
         applies_sat = [s.path for s in self._specs if s.saturation()]
         found = diagnosis.diagnose(

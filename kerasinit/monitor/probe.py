@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -263,6 +264,8 @@ class Probe:
         self.skipped: dict[str, str] = {}
         self._layout: dict[str, Any] = {}
         self._concrete = None
+        self._compiler: threading.Thread | None = None
+        self._compile_error: Exception | None = None
 
     # -- tracing ---------------------------------------------------------
 
@@ -393,6 +396,7 @@ class Probe:
             )
 
     def _patch(self, captured: dict) -> list:
+        owner = threading.get_ident()
         patched = []
         for spec in self.specs:
             layer = spec.layer
@@ -402,7 +406,10 @@ class Probe:
             @functools.wraps(original)
             def wrapper(*args, _orig=original, _path=spec.path, **kwargs):
                 out = _orig(*args, **kwargs)
-                if _path not in captured:
+                # Keras may trace its train step on the training thread
+                # while the probe is traced in the background: only the
+                # probe's own calls are captured.
+                if threading.get_ident() == owner and _path not in captured:
                     first = _first_tensor(out)
                     if first is not None:
                         captured[_path] = first
@@ -451,35 +458,81 @@ class Probe:
         )
 
     def build(self, x, y=None, w=None) -> None:
-        """Trace and compile the probe function for this probe batch.
+        """Prepare the probe for this batch; reuse a compiled one if any.
 
-        The traced function reads the variables by reference and takes the
-        batch as arguments, so it is kept per model and reused by any later
-        probe with the same layers, settings and batch signature (a sweep
-        that re-initializes one model and attaches a new monitor per run
-        pays for tracing once).
+        The compiled function reads the variables by reference and takes
+        the batch as arguments, so it is kept per model and reused by any
+        later probe with the same layers, settings and batch signature (a
+        sweep that re-initializes one model and attaches a new monitor per
+        run pays for compiling once). Without one, the first call runs the
+        probe eagerly and compiles it in the background (see `__call__`).
         """
         with_grads = bool(self.gradients and y is not None)
         self.with_grads = with_grads
+        self._structure = (x, y, w)
         self._args = [a for a in tf.nest.flatten((x, y, w)) if a is not None]
-        key = self._cache_key(x, y, w, with_grads)
+        self._key = self._cache_key(x, y, w, with_grads)
         per_model = vars(self.model).get(_TRACED_ATTR)
         if per_model is None:
             per_model = {}
             # Past Keras's attribute tracking: this is no model state.
             object.__setattr__(self.model, _TRACED_ATTR, per_model)
-        cached = per_model.get(key)
+        self._per_model = per_model
+        cached = per_model.get(self._key)
         if cached is not None:
             self._concrete, self._layout, skipped = cached
             for path, why in skipped.items():
                 self._skip(path, why)
-            return
+
+    def _run_eager(self) -> np.ndarray:
+        x, y, w = self._structure
+        return self._probe_fn(x, y, w, self.with_grads).numpy()
+
+    def _compile(self) -> None:
+        """Trace, compile and run once the probe function (any thread).
+
+        The one run makes TensorFlow instantiate and optimize the graph
+        here rather than at the next logging event; it reads the variables
+        and changes nothing, and its result is thrown away.
+        """
+        x, y, w = self._structure
         fn = tf.function(
-            functools.partial(self._probe_fn, with_grads=with_grads),
+            functools.partial(self._probe_fn, with_grads=self.with_grads),
             autograph=False,
         )
-        self._concrete = fn.get_concrete_function(x, y, w)
-        per_model[key] = (self._concrete, self._layout, dict(self.skipped))
+        concrete = fn.get_concrete_function(x, y, w)
+        concrete(*self._args)
+        self._per_model[self._key] = (
+            concrete,
+            self._layout,
+            dict(self.skipped),
+        )
+        self._concrete = concrete
+
+    def _compile_in_background(self) -> None:
+        def target():
+            try:
+                self._compile()
+            except Exception as exc:  # noqa: BLE001
+                # The eager function keeps measuring.
+                self._compile_error = exc
+                logger.warning(
+                    "kerasinit HealthMonitor: the probe could not be "
+                    "compiled (%s: %s); it keeps running eagerly.",
+                    type(exc).__name__,
+                    exc,
+                )
+
+        self._compiler = threading.Thread(
+            target=target, name="kerasinit-probe-compile", daemon=True
+        )
+        self._compiler.start()
+
+    def wait(self) -> None:
+        """Block until a background compilation, if any, has finished."""
+        if self._compiler is not None:
+            self._compiler.join()
+            self._compiler = None
 
     def __call__(self) -> dict:
         """Run the probe; one transfer; unpacked host-side statistics.
@@ -488,9 +541,20 @@ class Probe:
             ``{"layers": {path: {metric: value}}, "reference_grad_norm":
             float | None, "loss": float | None}``, histograms as arrays.
         """
-        if self._concrete is None:
+        if not hasattr(self, "_args"):
             raise ValueError("Call `build` before running the probe.")
-        flat = self._concrete(*self._args).numpy()
+        self.wait()
+        if self._concrete is not None:
+            flat = self._concrete(*self._args).numpy()
+        else:
+            # First measurement of an uncompiled probe: run the function
+            # eagerly, which costs a fraction of tracing and compiling it
+            # (the pre-flight event does not wait for that), then compile
+            # it on another thread while training goes on. Every later
+            # call is one compiled call.
+            flat = self._run_eager()
+            if self._compile_error is None:
+                self._compile_in_background()
         layout = self._layout
         bins = layout["bins"]
         paths, owners = layout["paths"], layout["owners"]
