@@ -523,8 +523,10 @@ class Probe:
                     exc,
                 )
 
+        # Not a daemon: the interpreter waits for it at exit rather than
+        # stopping it inside TensorFlow.
         self._compiler = threading.Thread(
-            target=target, name="kerasinit-probe-compile", daemon=True
+            target=target, name="kerasinit-probe-compile"
         )
         self._compiler.start()
 

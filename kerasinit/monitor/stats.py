@@ -104,10 +104,16 @@ def _in_input_order(parts: list[tf.Tensor], groups: list[list[int]]):
 
 class _Rows:
     """A ``[k, n]`` matrix of values, one row per measured tensor, with what
-    every statistic of them shares: the finite mask and finite extremes."""
+    every statistic of them shares: the finite values and their extremes.
 
-    @classmethod
-    def stack(cls, tensors: Sequence[tf.Tensor]) -> _Rows:
+    With ``masked=False`` every value is known to be finite, and the masks
+    that keep non-finite values out of the statistics are skipped: on large
+    activations each element-wise pass costs more than all the reductions
+    together, and non-finite values are the rare case.
+    """
+
+    @staticmethod
+    def matrix(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
         """Equal-size tensors as the rows of one matrix."""
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) == 1 and None not in next(iter(shapes)):
@@ -117,53 +123,103 @@ class _Rows:
                 if len(tensors) > 1
                 else tf.expand_dims(tensors[0], 0)
             )
-            return cls(tf.reshape(stacked, [len(tensors), -1]))
-        return cls(tf.stack([tf.reshape(t, [-1]) for t in tensors]))
+            return tf.reshape(stacked, [len(tensors), -1])
+        return tf.stack([tf.reshape(t, [-1]) for t in tensors])
 
-    def __init__(self, values: tf.Tensor):
+    def __init__(self, values: tf.Tensor, masked: bool = True):
         self.values = values
-        self.count = float(self.values.shape[1] or 0) or tf.cast(
-            tf.shape(self.values)[1], tf.float32
+        self.masked = masked
+        k = values.shape[0]
+        n = values.shape[1]
+        self.count = (
+            float(n)
+            if n is not None
+            else tf.cast(tf.shape(values)[1], tf.float32)
         )
-        self.finite = tf.math.is_finite(self.values)
-        self.finite_f = tf.cast(self.finite, tf.float32)
-        self.safe = tf.where(self.finite, self.values, 0.0)
-        self.n_finite = tf.reduce_sum(self.finite_f, axis=1, keepdims=True)
-        inf = float("inf")
-        self.lo = tf.reduce_min(
-            tf.where(self.finite, self.values, inf), axis=1, keepdims=True
-        )
-        self.hi = tf.reduce_max(
-            tf.where(self.finite, self.values, -inf), axis=1, keepdims=True
-        )
+        if masked:
+            self.finite = tf.math.is_finite(values)
+            self.safe = tf.where(self.finite, values, 0.0)
+            self.n_finite = tf.reduce_sum(
+                tf.cast(self.finite, tf.float32), axis=1, keepdims=True
+            )
+            inf = float("inf")
+            self.lo = tf.reduce_min(
+                tf.where(self.finite, values, inf), axis=1, keepdims=True
+            )
+            self.hi = tf.reduce_max(
+                tf.where(self.finite, values, -inf), axis=1, keepdims=True
+            )
+        else:
+            self.finite = None
+            self.safe = values
+            self.n_finite = tf.fill([k, 1], self.count)
+            self.lo = tf.reduce_min(values, axis=1, keepdims=True)
+            self.hi = tf.reduce_max(values, axis=1, keepdims=True)
 
     def histogram_counts(self, bins: int) -> tf.Tensor:
         """``[k, bins]`` counts of each row's finite values.
 
-        The buckets of a row span its finite minimum to maximum. Counting is
-        one weighted bincount (O(N) memory), instead of the one-hot of
-        N x buckets that `tf.summary.histogram` builds. A constant row has no
-        width: its values go to the middle bucket, as in the unit-wide range
-        centred on the value that `histogram_table` gives it.
+        The buckets of a row span its finite minimum to maximum. Each value
+        is mapped to ``row * bins + its position in the row's range``, and
+        one `tf.histogram_fixed_width` over ``[0, k * bins]`` with a bucket
+        width of exactly 1 counts every row at once (O(N) memory, instead
+        of the one-hot of N x buckets that `tf.summary.histogram` builds).
+        A constant row has no width: its values go to the middle bucket, as
+        in the unit-wide range centred on the value that `histogram_table`
+        gives it.
         """
         k = self.values.shape[0]
         width = self.hi - self.lo
         has_width = width > 0.0
         scale = tf.where(has_width, bins / width, 0.0)
-        shift = tf.where(has_width, 0.0, float(bins // 2))
-        # `multiply_no_nan` keeps rows without width (or without finite
-        # values, whose extremes are infinite) at 0 instead of NaN.
-        position = tf.math.multiply_no_nan(self.safe - self.lo, scale) + shift
-        bucket = tf.cast(
-            tf.clip_by_value(tf.floor(position), 0.0, bins - 1.0), tf.int32
+        offsets = np.arange(k, dtype=np.float32)[:, None] * bins
+        offsets = offsets + tf.where(has_width, 0.0, float(bins // 2))
+
+        def position(values):
+            # `multiply_no_nan` keeps rows without width (or without finite
+            # values, whose extremes are infinite) at 0 instead of NaN; the
+            # clip keeps each row's maximum in its last bucket and masked
+            # values inside their row.
+            return (
+                tf.clip_by_value(
+                    tf.math.multiply_no_nan(values - self.lo, scale),
+                    0.0,
+                    bins - 0.5,
+                )
+                + offsets
+            )
+
+        counts = tf.cast(
+            tf.histogram_fixed_width(
+                position(self.safe),
+                [0.0, float(k * bins)],
+                nbins=k * bins,
+            ),
+            tf.float32,
         )
-        offsets = np.arange(k, dtype=np.int32)[:, None] * bins
-        counts = tf.raw_ops.DenseBincount(
-            input=tf.reshape(bucket + offsets, [-1]),
-            size=k * bins,
-            weights=tf.reshape(self.finite_f, [-1]),
-        )
-        return tf.reshape(counts, [k, bins])
+        counts = tf.reshape(counts, [k, bins])
+        if self.masked:
+            # Masked values were counted where 0 falls in their row: take
+            # them out again.
+            landed = tf.cast(tf.floor(position(tf.zeros([k, 1]))), tf.int32)
+            landed = landed - tf.cast(offsets, tf.int32)
+            masked = self.count - self.n_finite
+            counts = counts - masked * tf.one_hot(landed[:, 0], bins)
+        return counts
+
+
+def _by_finiteness(values: tf.Tensor, compute: Callable[[_Rows], Any]):
+    """`compute` on the rows, masking non-finite values only if there are.
+
+    The row sums decide: a sum is finite only if every value is (a finite
+    sum that overflows just takes the masked branch, which is exact too).
+    """
+    all_finite = tf.reduce_all(tf.math.is_finite(tf.reduce_sum(values, axis=1)))
+    return tf.cond(
+        all_finite,
+        lambda: compute(_Rows(values, masked=False)),
+        lambda: compute(_Rows(values, masked=True)),
+    )
 
 
 def histogram_table(lo, hi, counts, xp=_NP):
@@ -214,9 +270,15 @@ def histogram(
         layout of the TensorBoard histogram plugin. A tensor with no finite
         values gives all-zero counts on ``[0, 1]``.
     """
-    rows = _Rows.stack([_flat_f32(values)])
-    counts = rows.histogram_counts(bins)
-    return histogram_table(rows.lo[:, 0], rows.hi[:, 0], counts, _TF)[0]
+    lo, hi, counts = _by_finiteness(
+        _Rows.matrix([_flat_f32(values)]),
+        lambda rows: (
+            rows.lo[:, 0],
+            rows.hi[:, 0],
+            rows.histogram_counts(bins),
+        ),
+    )
+    return histogram_table(lo, hi, counts, _TF)[0]
 
 
 def norm64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -315,17 +377,22 @@ def activation_stats_many(
     scalars, counts = [], []
     for members in groups:
         first = members[0]
-        rows = _Rows.stack([outputs[i] for i in members])
-        scalars.append(
-            _activation_scalars(
+
+        def measure(rows, first=first):
+            out = _activation_scalars(
                 rows,
                 dead=dead_values[first],
                 units=_units(outputs[first]),
                 saturation=saturation[first],
             )
+            return (out, rows.histogram_counts(bins)) if bins else (out,)
+
+        parts = _by_finiteness(
+            _Rows.matrix([outputs[i] for i in members]), measure
         )
+        scalars.append(parts[0])
         if bins:
-            counts.append(rows.histogram_counts(bins))
+            counts.append(parts[1])
     out = {"scalars": _in_input_order(scalars, groups)}
     if bins:
         out["counts"] = _in_input_order(counts, groups)
@@ -337,33 +404,31 @@ def _activation_scalars(rows: _Rows, *, dead, units, saturation):
     k = rows.values.shape[0]
     denom = tf.maximum(rows.n_finite, 1.0)
     mean = tf.reduce_sum(rows.safe, axis=1, keepdims=True) / denom
-    # One pass for both moments keeps the probe small; the clamp absorbs the
-    # rounding of E[y^2] - E[y]^2 when the spread is tiny.
+    # One pass for both moments; the clamp absorbs the rounding of
+    # E[y^2] - E[y]^2 when the spread is tiny.
     square_mean = (
         tf.reduce_sum(tf.square(rows.safe), axis=1, keepdims=True) / denom
     )
     std = tf.sqrt(tf.maximum(square_mean - tf.square(mean), 0.0))
-    zeros = tf.math.count_nonzero(
-        tf.equal(rows.values, 0.0), axis=1, keepdims=True, dtype=tf.float32
-    )
+    is_zero = tf.equal(rows.values, 0.0)
+    zeros = tf.reduce_sum(tf.cast(is_zero, tf.float32), axis=1, keepdims=True)
     if dead is None:
         dead_fraction = tf.zeros([k, 1])
     else:
         # Units on the last axis; every other axis observes them.
-        grid = tf.reshape(rows.values, [k, -1, units])
-        dead_units = tf.reduce_all(tf.equal(grid, dead), axis=1)
-        dead_fraction = tf.math.count_nonzero(
-            dead_units, axis=1, keepdims=True, dtype=tf.float32
-        ) / float(units)
+        at_dead = is_zero if dead == 0.0 else tf.equal(rows.values, dead)
+        grid = tf.reshape(at_dead, [k, -1, units])
+        dead_units = tf.cast(tf.reduce_all(grid, axis=1), tf.float32)
+        dead_fraction = tf.reduce_mean(dead_units, axis=1, keepdims=True)
     if saturation is None:
         saturated = tf.zeros([k, 1])
     else:
         derivative, cutoff = saturation
-        below = tf.logical_and(derivative(rows.values) < cutoff, rows.finite)
+        below = derivative(rows.values) < cutoff
+        if rows.masked:
+            below = tf.logical_and(below, rows.finite)
         saturated = (
-            tf.math.count_nonzero(
-                below, axis=1, keepdims=True, dtype=tf.float32
-            )
+            tf.reduce_sum(tf.cast(below, tf.float32), axis=1, keepdims=True)
             / rows.count
         )
     columns = {
@@ -445,64 +510,123 @@ def gradient_stats_many(
         histogram counts over that range (see `histogram_table`).
     """
 
-    # Layers whose weights have the same shapes (the hidden layers of an MLP)
-    # form one group: their i-th weights are stacked together, so the
-    # group's rows cost a few operations whatever the number of layers.
-    def signature(i):
-        shapes = tuple(tuple(w.shape) for w in groups[i][1])
-        known = all(None not in shape for shape in shapes)
-        missing = tuple(g is None for g in groups[i][0])
-        return (shapes, missing) if known else ("alone", i)
-
-    alike = _group([signature(i) for i in range(len(groups))])
-    scalars, ranges, counts = [], [], []
-    for members in alike:
-        g, w = _stacked_weights([groups[i] for i in members])
-        g = _Rows(g)
-        g_norm = _norm64_rows(g.values)
-        w_norm = _norm64_rows(w)
-        columns = {
-            "grad_norm": g_norm,
-            "weight_norm": w_norm,
-            "grad_weight_ratio": g_norm / w_norm,
-            "grad_nonfinite": g.count - g.n_finite,
-        }
-        scalars.append(
-            tf.concat([columns[c] for c in GRADIENT_SCALARS], axis=1)
+    # Gradients are measured tensor by tensor, without stacking: a layer's
+    # gradients are as large as its weights, and copying all of them into
+    # one matrix costs more than the statistics. Only the rare non-finite
+    # case pays for masking.
+    layers = [
+        (
+            [_flat_f32(g) for g in gs if g is not None],
+            [_flat_f32(w) for w in ws],
+            sum(_size(w) for g, w in zip(gs, ws) if g is None),
         )
-        if bins:
-            ranges.append(tf.concat([g.lo, g.hi], axis=1))
-            counts.append(g.histogram_counts(bins))
-    out = {"scalars": _in_input_order(scalars, alike)}
+        for gs, ws in groups
+    ]
+    g_sq = tf.stack([_sum_squares64(gs) for gs, _, _ in layers])
+    w_sq = tf.stack([_sum_squares64(ws) for _, ws, _ in layers])
+    g_norm = tf.cast(tf.sqrt(g_sq), tf.float32)
+    w_norm = tf.cast(tf.sqrt(w_sq), tf.float32)
+
+    def measure(masked: bool):
+        nonfinite, ranges, counts = [], [], []
+        for gs, _, missing in layers:
+            lo, hi, bad = _gradient_extremes(gs, missing, masked)
+            nonfinite.append(bad)
+            ranges.append(tf.stack([lo, hi]))
+            if bins:
+                counts.append(
+                    _gradient_counts(gs, missing, bad, lo, hi, bins, masked)
+                )
+        out = (tf.stack(nonfinite), tf.stack(ranges))
+        return out + ((tf.stack(counts),) if bins else ())
+
+    # A float64 sum of float32 squares is finite exactly when every value is.
+    parts = tf.cond(
+        tf.math.is_finite(tf.reduce_sum(g_sq)),
+        lambda: measure(masked=False),
+        lambda: measure(masked=True),
+    )
+    columns = {
+        "grad_norm": g_norm,
+        "weight_norm": w_norm,
+        "grad_weight_ratio": g_norm / w_norm,
+        "grad_nonfinite": parts[0],
+    }
+    out = {"scalars": tf.stack([columns[c] for c in GRADIENT_SCALARS], axis=1)}
     if bins:
-        out["range"] = _in_input_order(ranges, alike)
-        out["counts"] = _in_input_order(counts, alike)
+        out["range"] = parts[1]
+        out["counts"] = parts[2]
     return out
 
 
-def _stacked_weights(members):
-    """``([k, n] gradients, [k, n] weights)`` of layers alike in shapes."""
-    k = len(members)
-    g_parts, w_parts = [], []
-    for j in range(len(members[0][1])):
-        ws = [m[1][j] for m in members]
-        gs = [m[0][j] for m in members]
-        w_parts.append(tf.reshape(tf.stack(ws) if k > 1 else ws[0], [k, -1]))
-        if gs[0] is None:
-            # A weight the loss does not reach has a zero gradient.
-            g_parts.append(tf.zeros_like(w_parts[-1], tf.float32))
+def _size(t: tf.Tensor):
+    n = t.shape.num_elements()
+    return n if n is not None else tf.size(t)
+
+
+def _sum_squares64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+    """Sum of squares in float64: a gradient of 1e-25 squared stays > 0."""
+    if not tensors:
+        return tf.constant(0.0, tf.float64)
+    return tf.add_n(
+        [tf.reduce_sum(tf.square(tf.cast(t, tf.float64))) for t in tensors]
+    )
+
+
+def _gradient_extremes(gs, missing, masked: bool):
+    """Finite ``(min, max, non-finite count)`` of a layer's gradients.
+
+    `missing` zeros (weights the loss does not reach) count too; with no
+    finite value at all, min and max are +inf and -inf.
+    """
+    inf = float("inf")
+    lows, highs, bad = [], [], []
+    for g in gs:
+        if masked:
+            finite = tf.math.is_finite(g)
+            lows.append(tf.reduce_min(tf.where(finite, g, inf)))
+            highs.append(tf.reduce_max(tf.where(finite, g, -inf)))
+            bad.append(tf.reduce_sum(1.0 - tf.cast(finite, tf.float32)))
         else:
-            g_parts.append(
-                tf.reshape(
-                    tf.cast(tf.stack(gs) if k > 1 else gs[0], tf.float32),
-                    [k, -1],
-                )
-            )
-    return _side_by_side(g_parts), _side_by_side(w_parts)
+            lows.append(tf.reduce_min(g))
+            highs.append(tf.reduce_max(g))
+    if missing:
+        lows.append(tf.constant(0.0))
+        highs.append(tf.constant(0.0))
+    if not lows:
+        return tf.constant(inf), tf.constant(-inf), tf.constant(0.0)
+    lo = tf.reduce_min(tf.stack(lows))
+    hi = tf.reduce_max(tf.stack(highs))
+    return lo, hi, tf.add_n(bad) if bad else tf.constant(0.0)
 
 
-def _side_by_side(parts: list[tf.Tensor]) -> tf.Tensor:
-    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+def _gradient_counts(gs, missing, bad, lo, hi, bins: int, masked: bool):
+    """``[bins]`` histogram counts of a layer's finite gradient entries.
+
+    `tf.histogram_fixed_width` per tensor over the layer's range, summed.
+    Masked (non-finite) entries are counted at 0 and then taken out of that
+    bucket, and the `missing` zeros are put in it; a constant layer gets the
+    unit-wide range centred on its value, as `histogram_table` lays it out.
+    """
+    empty = tf.math.is_inf(lo)
+    lo = tf.where(empty, 0.0, lo)
+    hi = tf.where(empty, 1.0, hi)
+    same = tf.equal(lo, hi)
+    lo = tf.where(same, lo - 0.5, lo)
+    hi = tf.where(same, hi + 0.5, hi)
+    span = tf.stack([lo, hi])
+    if masked:
+        gs = [tf.where(tf.math.is_finite(g), g, 0.0) for g in gs]
+    counts = tf.add_n(
+        [tf.zeros([bins], tf.int32)]
+        + [tf.histogram_fixed_width(g, span, nbins=bins) for g in gs]
+    )
+    zero = tf.cast(
+        tf.clip_by_value(tf.floor(-lo / (hi - lo) * bins), 0.0, bins - 1.0),
+        tf.int32,
+    )
+    extra = tf.cast(missing, tf.float32) - bad
+    return tf.cast(counts, tf.float32) + extra * tf.one_hot(zero, bins)
 
 
 def gradient_stats(

@@ -159,6 +159,28 @@ def test_many_gradients_at_once_match_each_alone():
             )
         )
     got = stats.gradient_stats_many(groups, bins=5)
+    _check_gradient_rows(groups, got)
+    # One non-finite gradient anywhere: every layer is measured with masks,
+    # and the finite ones still match.
+    bad = rng.normal(size=(4, 3))
+    bad[0, 0], bad[1, 1] = np.nan, np.inf
+    weights = [tf.constant(rng.normal(size=(4, 3)), tf.float32)]
+    groups.append(([tf.constant(bad, tf.float32)], weights))
+    got = stats.gradient_stats_many(groups, bins=5)
+    _check_gradient_rows(groups[:-1], got)
+    last = got["scalars"].numpy()[-1]
+    assert last[3] == 2 and not np.isfinite(last[0])
+    finite = bad[np.isfinite(bad)].astype(np.float32)
+    np.testing.assert_allclose(
+        got["range"].numpy()[-1], [finite.min(), finite.max()], rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        got["counts"].numpy()[-1],
+        np.histogram(finite, 5, range=(finite.min(), finite.max()))[0],
+    )
+
+
+def _check_gradient_rows(groups, got):
     scalars = got["scalars"].numpy()
     for i, (grads, weights) in enumerate(groups):
         g = np.concatenate(
