@@ -279,7 +279,7 @@ class Probe:
             if id(v) in ids
         ]
 
-    def _probe_fn(self, x, y, w, with_grads):
+    def _probe_fn(self, x, y, w, with_grads, masked=False):
         model = self.model
         captured: dict[str, Any] = {}
         tv = [v.value for v in model.trainable_variables]
@@ -337,15 +337,17 @@ class Probe:
                 (sat[0], self.saturation_threshold * sat[1]) if sat else None
             )
         bins = self.bins if self.histograms else None
-        pieces = []
+        pieces, finite = [], []
         if outputs:
             act = stats.activation_stats_many(
                 outputs,
                 dead_values=dead_values,
                 saturation=saturation,
                 bins=bins,
+                masked=masked,
             )
             pieces += [act["scalars"]] + ([act["counts"]] if bins else [])
+            finite.append(act["all_finite"])
         owners: list[str] = []
         owner_of: dict[str, int] = {}
         if with_grads:
@@ -363,12 +365,20 @@ class Probe:
             for owner in owners:
                 idx = self._owner_var_indices(owner)
                 groups.append(([grads[i] for i in idx], [tv[i] for i in idx]))
-            gst = stats.gradient_stats_many(groups, bins=bins)
+            gst = stats.gradient_stats_many(groups, bins=bins, masked=masked)
+            finite.append(gst["all_finite"])
             pieces.append(gst["scalars"])
             if bins:
                 pieces += [gst["range"], gst["counts"]]
         if with_grads:
             pieces.append(tf.cast(loss, tf.float32))
+        # Last: whether every measured value was finite, i.e. whether the
+        # statistics taken without masks are exact.
+        pieces.append(
+            tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32)
+            if finite
+            else tf.constant(1.0)
+        )
         self._layout = {
             "paths": paths,
             "owners": owners,
@@ -381,8 +391,6 @@ class Probe:
             "bins": bins,
             "with_grads": with_grads,
         }
-        if not pieces:
-            return tf.zeros([0], tf.float32)
         return tf.concat([tf.reshape(t, [-1]) for t in pieces], axis=0)
 
     def _skip(self, path: str, why: str) -> None:
@@ -484,9 +492,9 @@ class Probe:
             for path, why in skipped.items():
                 self._skip(path, why)
 
-    def _run_eager(self) -> np.ndarray:
+    def _run_eager(self, masked: bool = False) -> np.ndarray:
         x, y, w = self._structure
-        return self._probe_fn(x, y, w, self.with_grads).numpy()
+        return self._probe_fn(x, y, w, self.with_grads, masked).numpy()
 
     def _compile(self) -> None:
         """Trace, compile and run once the probe function (any thread).
@@ -501,7 +509,11 @@ class Probe:
             autograph=False,
         )
         concrete = fn.get_concrete_function(x, y, w)
-        concrete(*self._args)
+        try:
+            concrete(*self._args)
+        except tf.errors.InvalidArgumentError:
+            # Non-finite values reached a histogram: compiled all the same.
+            pass
         self._per_model[self._key] = (
             concrete,
             self._layout,
@@ -546,17 +558,28 @@ class Probe:
         if not hasattr(self, "_args"):
             raise ValueError("Call `build` before running the probe.")
         self.wait()
-        if self._concrete is not None:
-            flat = self._concrete(*self._args).numpy()
-        else:
-            # First measurement of an uncompiled probe: run the function
-            # eagerly, which costs a fraction of tracing and compiling it
-            # (the pre-flight event does not wait for that), then compile
-            # it on another thread while training goes on. Every later
-            # call is one compiled call.
-            flat = self._run_eager()
-            if self._compile_error is None:
-                self._compile_in_background()
+        try:
+            if self._concrete is not None:
+                flat = self._concrete(*self._args).numpy()
+            else:
+                # First measurement of an uncompiled probe: run the function
+                # eagerly, which costs a fraction of tracing and compiling it
+                # (the pre-flight event does not wait for that), then compile
+                # it on another thread while training goes on. Every later
+                # call is one compiled call.
+                flat = self._run_eager()
+            exact = flat[-1] == 1.0
+        except tf.errors.InvalidArgumentError:
+            # Histogram ops refuse NaN ranges and values.
+            exact = False
+        if not exact:
+            # Some value is not finite: the statistics taken without masks
+            # are not exact. Such events are rare (usually the last before
+            # training diverges); this one is measured again with masks,
+            # eagerly.
+            flat = self._run_eager(masked=True)
+        if self._concrete is None and self._compile_error is None:
+            self._compile_in_background()
         layout = self._layout
         bins = layout["bins"]
         paths, owners = layout["paths"], layout["owners"]

@@ -208,20 +208,6 @@ class _Rows:
         return counts
 
 
-def _by_finiteness(values: tf.Tensor, compute: Callable[[_Rows], Any]):
-    """`compute` on the rows, masking non-finite values only if there are.
-
-    The row sums decide: a sum is finite only if every value is (a finite
-    sum that overflows just takes the masked branch, which is exact too).
-    """
-    all_finite = tf.reduce_all(tf.math.is_finite(tf.reduce_sum(values, axis=1)))
-    return tf.cond(
-        all_finite,
-        lambda: compute(_Rows(values, masked=False)),
-        lambda: compute(_Rows(values, masked=True)),
-    )
-
-
 def histogram_table(lo, hi, counts, xp=_NP):
     """(left edge, right edge, count) rows: the TensorBoard histogram layout.
 
@@ -270,15 +256,9 @@ def histogram(
         layout of the TensorBoard histogram plugin. A tensor with no finite
         values gives all-zero counts on ``[0, 1]``.
     """
-    lo, hi, counts = _by_finiteness(
-        _Rows.matrix([_flat_f32(values)]),
-        lambda rows: (
-            rows.lo[:, 0],
-            rows.hi[:, 0],
-            rows.histogram_counts(bins),
-        ),
-    )
-    return histogram_table(lo, hi, counts, _TF)[0]
+    rows = _Rows(_Rows.matrix([_flat_f32(values)]))
+    counts = rows.histogram_counts(bins)
+    return histogram_table(rows.lo[:, 0], rows.hi[:, 0], counts, _TF)[0]
 
 
 def norm64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -339,6 +319,7 @@ def activation_stats_many(
     dead_values: Sequence[float | None],
     saturation: Sequence[tuple[Callable, float] | None],
     bins: int | None = 30,
+    masked: bool = True,
 ) -> dict[str, tf.Tensor]:
     """Statistics of several layers' outputs on the probe batch at once.
 
@@ -354,6 +335,10 @@ def activation_stats_many(
             below the absolute `cutoff`. `None` reports 0.
         bins: histogram buckets, or `None` for no histogram.
             Defaults to `30`.
+        masked: keep non-finite values out of every statistic. With
+            `False` the statistics are exact only when every value is
+            finite, which ``"all_finite"`` tells, and cost a few fewer
+            passes over the values. Defaults to `True`.
 
     Returns:
         ``{"scalars": [n, len(ACTIVATION_SCALARS)]}`` float32, columns in
@@ -374,26 +359,27 @@ def activation_stats_many(
             rule_key = None if rule is None else (rule[0], float(rule[1]))
             keys.append((size, units, dead, rule_key))
     groups = _group(keys)
-    scalars, counts = [], []
+    scalars, counts, sums = [], [], []
     for members in groups:
         first = members[0]
 
-        def measure(rows, first=first):
-            out = _activation_scalars(
+        rows = _Rows(_Rows.matrix([outputs[i] for i in members]), masked)
+        scalars.append(
+            _activation_scalars(
                 rows,
                 dead=dead_values[first],
                 units=_units(outputs[first]),
                 saturation=saturation[first],
             )
-            return (out, rows.histogram_counts(bins)) if bins else (out,)
-
-        parts = _by_finiteness(
-            _Rows.matrix([outputs[i] for i in members]), measure
         )
-        scalars.append(parts[0])
         if bins:
-            counts.append(parts[1])
-    out = {"scalars": _in_input_order(scalars, groups)}
+            counts.append(rows.histogram_counts(bins))
+        # A sum is finite only if every value is.
+        sums.append(tf.reduce_sum(rows.values))
+    out = {
+        "scalars": _in_input_order(scalars, groups),
+        "all_finite": tf.reduce_all(tf.math.is_finite(tf.stack(sums))),
+    }
     if bins:
         out["counts"] = _in_input_order(counts, groups)
     return out
@@ -490,6 +476,7 @@ def gradient_stats_many(
     groups: Sequence[tuple[Sequence[tf.Tensor | None], Sequence[tf.Tensor]]],
     *,
     bins: int | None = 30,
+    masked: bool = True,
 ) -> dict[str, tf.Tensor]:
     """Gradient statistics of several layers at once.
 
@@ -499,6 +486,7 @@ def gradient_stats_many(
             does not depend on, counted as zeros) and the weight values.
         bins: histogram buckets, or `None` for no histogram.
             Defaults to `30`.
+        masked: as in `activation_stats_many`. Defaults to `True`.
 
     Returns:
         ``{"scalars": [n, len(GRADIENT_SCALARS)]}`` float32, columns in
@@ -527,35 +515,30 @@ def gradient_stats_many(
     g_norm = tf.cast(tf.sqrt(g_sq), tf.float32)
     w_norm = tf.cast(tf.sqrt(w_sq), tf.float32)
 
-    def measure(masked: bool):
-        nonfinite, ranges, counts = [], [], []
-        for gs, _, missing in layers:
-            lo, hi, bad = _gradient_extremes(gs, missing, masked)
-            nonfinite.append(bad)
-            ranges.append(tf.stack([lo, hi]))
-            if bins:
-                counts.append(
-                    _gradient_counts(gs, missing, bad, lo, hi, bins, masked)
-                )
-        out = (tf.stack(nonfinite), tf.stack(ranges))
-        return out + ((tf.stack(counts),) if bins else ())
-
-    # A float64 sum of float32 squares is finite exactly when every value is.
-    parts = tf.cond(
-        tf.math.is_finite(tf.reduce_sum(g_sq)),
-        lambda: measure(masked=False),
-        lambda: measure(masked=True),
-    )
+    nonfinite, ranges, counts = [], [], []
+    for gs, _, missing in layers:
+        lo, hi, bad = _gradient_extremes(gs, missing, masked)
+        nonfinite.append(bad)
+        ranges.append(tf.stack([lo, hi]))
+        if bins:
+            counts.append(
+                _gradient_counts(gs, missing, bad, lo, hi, bins, masked)
+            )
     columns = {
         "grad_norm": g_norm,
         "weight_norm": w_norm,
         "grad_weight_ratio": g_norm / w_norm,
-        "grad_nonfinite": parts[0],
+        "grad_nonfinite": tf.stack(nonfinite),
     }
-    out = {"scalars": tf.stack([columns[c] for c in GRADIENT_SCALARS], axis=1)}
+    out = {
+        "scalars": tf.stack([columns[c] for c in GRADIENT_SCALARS], axis=1),
+        # A float64 sum of float32 squares is finite exactly when every
+        # value is.
+        "all_finite": tf.math.is_finite(tf.reduce_sum(g_sq)),
+    }
     if bins:
-        out["range"] = parts[1]
-        out["counts"] = parts[2]
+        out["range"] = tf.stack(ranges)
+        out["counts"] = tf.stack(counts)
     return out
 
 
@@ -608,9 +591,11 @@ def _gradient_counts(gs, missing, bad, lo, hi, bins: int, masked: bool):
     bucket, and the `missing` zeros are put in it; a constant layer gets the
     unit-wide range centred on its value, as `histogram_table` lays it out.
     """
-    empty = tf.math.is_inf(lo)
-    lo = tf.where(empty, 0.0, lo)
-    hi = tf.where(empty, 1.0, hi)
+    # No finite value (infinite extremes), or, without masks, NaN extremes
+    # whose statistics are thrown away: any valid range will do.
+    valid = tf.logical_and(tf.math.is_finite(lo), tf.math.is_finite(hi))
+    lo = tf.where(valid, lo, 0.0)
+    hi = tf.where(valid, hi, 1.0)
     same = tf.equal(lo, hi)
     lo = tf.where(same, lo - 0.5, lo)
     hi = tf.where(same, hi + 0.5, hi)
