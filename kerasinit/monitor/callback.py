@@ -78,18 +78,18 @@ def _split_probe(probe_data):
 class HealthMonitor(keras.callbacks.Callback):
     """Per-layer training health in TensorBoard, with warnings that name a fix.
 
-    At every logging event the monitor runs one compiled call on a fixed probe
-    batch (forward in training mode and backward, without changing any model,
-    optimizer or random state) and records, for every monitored layer, the
-    activation mean, std, extremes, zero fraction, dead-unit fraction,
-    saturation fraction and non-finite count, and the gradient norm, weight
-    norm, their ratio and non-finite count, plus histograms of activations
-    and gradients. It diagnoses dead units, saturation, vanishing and
-    exploding gradients and non-finite values, and reports each finding
-    once (until its condition clears) as a Python warning, a `logging`
-    record, an entry of `findings` and a TensorBoard text summary. A
-    pre-flight event in `on_train_begin` checks the model before the first
-    weight update.
+    At every logging event the monitor runs one call of one compiled function on
+    a fixed probe batch (forward in training mode and backward, without changing
+    any model, optimizer or random state; the pre-flight call runs eagerly while
+    the function compiles in the background) and records, for every monitored
+    layer, the activation mean, std, extremes, zero fraction, dead-unit
+    fraction, saturation fraction and non-finite count, and the gradient norm,
+    weight norm, their ratio and non-finite count, plus histograms of
+    activations and gradients. It diagnoses dead units, saturation, vanishing
+    and exploding gradients and non-finite values, and reports each finding once
+    (until its condition clears) as a Python warning, a `logging` record, an
+    entry of `findings` and a TensorBoard text summary. A pre-flight event in
+    `on_train_begin` checks the model before the first weight update.
 
     Events go to ``log_dir/kerasinit``, beside the runs of
     `keras.callbacks.TensorBoard(log_dir)`. The tag scheme is in

@@ -1,7 +1,7 @@
-"""The probe: one compiled call that measures every monitored layer at once.
+"""The probe: one call that measures every monitored layer at once.
 
-`Probe` finds the layers to watch, then builds a single `tf.function` that,
-on the probe batch:
+`Probe` finds the layers to watch, then runs a single function that, on the
+probe batch:
 
 1. runs the forward pass in training-mode semantics inside a
    `keras.StatelessScope`, with the current variable values passed in and
@@ -9,15 +9,19 @@ on the probe batch:
    dropout seed state) thrown away with the scope, so no model state
    changes;
 2. captures each monitored layer's output wherever the layer sits (nested
-   models, subclassed models): while the function is *traced*, each
-   monitored layer's ``call`` is wrapped to keep its output; the wrappers are
-   removed right after tracing and the compiled graph keeps the tensors;
+   models, subclassed models): while the function runs eagerly or is
+   traced, each monitored layer's ``call`` is wrapped to keep its output;
+   the wrappers are removed right after and the compiled graph keeps the
+   tensors;
 3. computes the compiled loss with `keras.Model.stateless_compute_loss`
    (metric state untouched) and its gradients with respect to the trainable
    variables;
 4. reduces everything to small statistics (`kerasinit.monitor.stats`) and
    packs them into one float32 vector, so one logging event costs one
    device-to-host transfer.
+
+The first call runs the function eagerly and starts compiling it
+(`tf.function`) on another thread; every later call is one compiled call.
 
 Gradient statistics belong to the layer's own trainable weights; a weightless
 activation layer (``ReLU``, ``Activation``...) is credited with the weights of
