@@ -5,14 +5,14 @@ arguments, so the rules that interpret the numbers (`diagnosis`) stay apart
 from the code that measures them, and each function can be checked against a
 NumPy reference in isolation.
 
-The functions measure *many* tensors at once. Tensors of one size that are
-measured by the same rules are stacked as the rows of one matrix, and each
-statistic is one reduction along the rows, so the compiled probe holds one
-set of operations per group of alike layers (an MLP of equal widths is one
-group) rather than a copy of every statistic per layer. That keeps its
-tracing and compilation cheap on deep models, and row reductions are the
-fastest reductions there are. Histogram counts are computed on the device;
-the bucket edges follow from each row's extremes, which are transferred
+The functions measure *many* tensors at once. Layer outputs of one size
+that are measured by the same rules are stacked as the rows of one matrix,
+and each statistic is one reduction along the rows, so the compiled probe
+holds one set of operations per group of alike layers (an MLP of equal
+widths is one group) rather than a copy of every statistic per layer.
+Gradients, as large as the weights, are measured tensor by tensor instead
+of being copied into one matrix. Histogram counts are computed on the
+device; the bucket edges follow from the extremes, which are transferred
 anyway, and are laid out on the host by `histogram_table`.
 
 Statistics over values that are not finite would themselves be NaN and hide
@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from kerasinit_tensorboard import schema
+
 __all__ = [
     "ACTIVATION_SCALARS",
     "GRADIENT_SCALARS",
@@ -39,28 +41,13 @@ __all__ = [
     "gradient_stats_many",
     "histogram",
     "histogram_table",
-    "norm64",
     "saturation_fn",
 ]
 
 # The scalar statistics, in the order of the columns the `*_many` functions
-# return.
-ACTIVATION_SCALARS = (
-    "act_mean",
-    "act_std",
-    "act_min",
-    "act_max",
-    "zero_fraction",
-    "dead_fraction",
-    "saturation_fraction",
-    "act_nonfinite",
-)
-GRADIENT_SCALARS = (
-    "grad_norm",
-    "weight_norm",
-    "grad_weight_ratio",
-    "grad_nonfinite",
-)
+# return: the schema's metrics, so the probe's layout and the tags agree.
+ACTIVATION_SCALARS = schema.ACTIVATION_METRICS
+GRADIENT_SCALARS = schema.GRADIENT_METRICS
 
 # The array namespaces `histogram_table` runs with.
 _NP = types.SimpleNamespace(
@@ -261,35 +248,6 @@ def histogram(
     return histogram_table(rows.lo[:, 0], rows.hi[:, 0], counts, _TF)[0]
 
 
-def norm64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    """Euclidean norm of several tensors taken together, without underflow.
-
-    Squaring a gradient of 1e-25 in float32 gives 0, which would report a
-    vanishing gradient as exactly zero; summing squares in float64 keeps its
-    true order of magnitude down to about 1e-150.
-
-    Args:
-        tensors: the tensors, any shapes.
-
-    Returns:
-        A float32 scalar (infinite beyond the float32 range); 0 for an empty
-        list.
-    """
-    if not tensors:
-        return tf.constant(0.0, tf.float32)
-    flat = _concat([_flat_f32(t) for t in tensors])
-    return _norm64_rows(flat[None, :])[0, 0]
-
-
-def _norm64_rows(rows: tf.Tensor) -> tf.Tensor:
-    """``[k, 1]`` Euclidean norms of rows, the squares summed in float64."""
-    rows = tf.cast(rows, tf.float64)
-    return tf.cast(
-        tf.sqrt(tf.reduce_sum(tf.square(rows), axis=1, keepdims=True)),
-        tf.float32,
-    )
-
-
 def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
     """Bind a `kerasinit.gains.SaturationRule` to its parameter on device.
 
@@ -464,12 +422,9 @@ def activation_stats(
     many = activation_stats_many(
         [y], dead_values=[dead_value], saturation=[rule], bins=bins
     )
-    out = dict(zip(ACTIVATION_SCALARS, tf.unstack(many["scalars"][0])))
-    if bins:
-        out["histogram"] = histogram_table(
-            many["scalars"][:, 2], many["scalars"][:, 3], many["counts"], _TF
-        )[0]
-    return out
+    return _first_row(
+        many, ACTIVATION_SCALARS, many["scalars"][:, 2:4] if bins else None
+    )
 
 
 def gradient_stats_many(
@@ -634,9 +589,14 @@ def gradient_stats(
         ``[bins, 3]`` tensor ``histogram`` of all gradient entries.
     """
     many = gradient_stats_many([(grads, weights)], bins=bins)
-    out = dict(zip(GRADIENT_SCALARS, tf.unstack(many["scalars"][0])))
-    if bins:
+    return _first_row(many, GRADIENT_SCALARS, many["range"] if bins else None)
+
+
+def _first_row(many: dict, names, extremes) -> dict[str, tf.Tensor]:
+    """A `*_many` result of one tensor as named scalars and a histogram."""
+    out = dict(zip(names, tf.unstack(many["scalars"][0])))
+    if extremes is not None:
         out["histogram"] = histogram_table(
-            many["range"][:, 0], many["range"][:, 1], many["counts"], _TF
+            extremes[:, 0], extremes[:, 1], many["counts"], _TF
         )[0]
     return out

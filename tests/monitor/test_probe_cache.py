@@ -70,3 +70,33 @@ def test_another_model_never_shares_a_trace(tmp_path):
     a.fit(x, y, epochs=1, verbose=0, callbacks=[ma])
     b.fit(x, y, epochs=1, verbose=0, callbacks=[mb])
     assert _traced(ma) is not _traced(mb)
+
+
+def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
+    import tensorflow as tf
+
+    from kerasinit.monitor import probe as probe_lib
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(32, 8)).astype("float32")
+    y = rng.integers(0, 3, size=32)
+    model = _model()
+    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    # Tensors, as the callback passes them.
+    p.build(tf.constant(x), tf.constant(y))
+    p()
+    p.wait()
+    assert p._concrete is not None
+    # One input feature's weights become infinite: some pre-activations of
+    # the first layer are +/-inf, and the compiled statistics, taken without
+    # masks, would be NaN.
+    kernel = model.layers[0].kernel
+    broken = kernel.numpy()
+    broken[0, :4] = np.inf
+    kernel.assign(broken)
+    stats = p()["layers"]["dense"]
+    out = np.maximum(x @ broken + model.layers[0].bias.numpy(), 0.0)
+    finite = out[np.isfinite(out)]
+    assert stats["act_nonfinite"] == out.size - finite.size > 0
+    np.testing.assert_allclose(stats["act_mean"], finite.mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats["act_max"], finite.max(), rtol=1e-6)
