@@ -657,16 +657,26 @@ def _run_demo(logdir, epochs, quick, seed, out, config, only, jobs):
     logdir = os.path.abspath(logdir)
     os.makedirs(logdir, exist_ok=True)
 
-    plan = _plan(config, seed, None)
-    chosen = [
-        [
-            init
-            for init in entry[4]
-            if only is None or only(entry[0], entry[1], init)
-        ]
-        for entry in plan
+    # The data is generated once here; other processes regenerate the plan
+    # from `chosen`, since builders and arrays do not travel between them.
+    plan = [
+        (
+            experiment,
+            activation,
+            build,
+            lr,
+            [
+                i
+                for i in inits
+                if only is None or only(experiment, activation, i)
+            ],
+            data,
+        )
+        for experiment, activation, build, lr, inits, data in _plan(
+            config, seed, None
+        )
     ]
-    plan = _plan(config, seed, chosen)
+    chosen = [entry[4] for entry in plan]
     names = [
         (entry[0], _run_name(entry[0], entry[1], init))
         for entry in plan

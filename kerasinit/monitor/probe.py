@@ -354,6 +354,7 @@ class Probe:
             finite.append(act["all_finite"])
         owners: list[str] = []
         owner_of: dict[str, int] = {}
+        groups = []
         if with_grads:
             wanted = [
                 s.weight_owner
@@ -361,14 +362,14 @@ class Probe:
                 if s.path in paths and s.weight_owner is not None
             ] + [self.reference]
             for owner in dict.fromkeys(wanted):
-                if owner is not None and self._owner_var_indices(owner):
+                idx = self._owner_var_indices(owner)
+                if idx:
                     owner_of[owner] = len(owners)
                     owners.append(owner)
+                    groups.append(
+                        ([grads[i] for i in idx], [tv[i] for i in idx])
+                    )
         if owners:
-            groups = []
-            for owner in owners:
-                idx = self._owner_var_indices(owner)
-                groups.append(([grads[i] for i in idx], [tv[i] for i in idx]))
             gst = stats.gradient_stats_many(groups, bins=bins, masked=masked)
             finite.append(gst["all_finite"])
             pieces.append(gst["scalars"])
