@@ -10,10 +10,11 @@ that are measured by the same rules are stacked as the rows of one matrix,
 and each statistic is one reduction along the rows, so the compiled probe
 holds one set of operations per group of alike layers (an MLP of equal
 widths is one group) rather than a copy of every statistic per layer.
-Gradients, as large as the weights, are measured tensor by tensor instead
-of being copied into one matrix. Histogram counts are computed on the
-device; the bucket edges follow from the extremes, which are transferred
-anyway, and are laid out on the host by `histogram_table`.
+Gradient and weight tensors of one shape (the kernels of equal-width layers)
+are stacked the same way, and the rows' results are summed, or their
+extremes taken, by layer. Histogram counts are computed on the device; the
+bucket edges follow from the extremes, which are transferred anyway, and are
+laid out on the host by `histogram_table`.
 
 Statistics over values that are not finite would themselves be NaN and hide
 everything else, so means, extremes and histograms are taken over the finite
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import types
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,7 +67,25 @@ _TF_XP = types.SimpleNamespace(where=tf.where, exp=tf.exp, abs=tf.abs)
 
 
 def _flat_f32(t) -> tf.Tensor:
-    return tf.reshape(tf.cast(t, tf.float32), [-1])
+    return tf.reshape(tf.cast(t, tf.float32), _flat_shape())
+
+
+# One ``[-1]`` per graph (and one for eager execution) that every flattening
+# shares: a shape given as a list is a new constant each time, which doubles
+# the operations of a traced flattening and takes a slow path eagerly.
+_FLAT_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _flat_shape() -> tf.Tensor:
+    graph = tf.compat.v1.get_default_graph()
+    shape = _FLAT_SHAPES.get(graph)
+    if shape is None:
+        shape = _FLAT_SHAPES[graph] = tf.constant([-1])
+    return shape
+
+
+def _flat(t) -> tf.Tensor:
+    return tf.reshape(t, _flat_shape())
 
 
 def _concat(flats: Sequence[tf.Tensor]) -> tf.Tensor:
@@ -111,7 +131,7 @@ class _Rows:
                 else tf.expand_dims(tensors[0], 0)
             )
             return tf.reshape(stacked, [len(tensors), -1])
-        return tf.stack([tf.reshape(t, [-1]) for t in tensors])
+        return tf.stack([tf.reshape(t, _flat_shape()) for t in tensors])
 
     def __init__(self, values: tf.Tensor, masked: bool = True):
         self.values = values
@@ -143,36 +163,41 @@ class _Rows:
             self.lo = tf.reduce_min(values, axis=1, keepdims=True)
             self.hi = tf.reduce_max(values, axis=1, keepdims=True)
 
-    def histogram_counts(self, bins: int) -> tf.Tensor:
+    def histogram_counts(
+        self, bins: int, lo: tf.Tensor | None = None, scale=None
+    ) -> tf.Tensor:
         """``[k, bins]`` counts of each row's finite values.
 
-        The buckets of a row span its finite minimum to maximum. Each value
-        is mapped to ``row * bins + its position in the row's range``, and
-        one `tf.histogram_fixed_width` over ``[0, k * bins]`` with a bucket
-        width of exactly 1 counts every row at once (O(N) memory, instead
-        of the one-hot of N x buckets that `tf.summary.histogram` builds).
-        A constant row has no width: its values go to the middle bucket, as
-        in the unit-wide range centred on the value that `histogram_table`
-        gives it.
+        The buckets of a row span its finite minimum to maximum, or, with
+        `lo` and `scale` (``[k, 1]``), ``[lo, lo + bins / scale]``. Each
+        value is mapped to ``row * bins + its position in the row's range``,
+        and one `tf.histogram_fixed_width` over ``[0, k * bins]`` with a
+        bucket width of exactly 1 counts every row at once (O(N) memory,
+        instead of the one-hot of N x buckets that `tf.summary.histogram`
+        builds). A constant row has no width: its values go to the middle
+        bucket, as in the unit-wide range centred on the value that
+        `histogram_table` gives it. With masks, the masked values are
+        counted only when a range is given (in the bucket of 0).
         """
         k = self.values.shape[0]
-        width = self.hi - self.lo
-        has_width = width > 0.0
-        scale = tf.where(has_width, bins / width, 0.0)
         offsets = np.arange(k, dtype=np.float32)[:, None] * bins
-        offsets = offsets + tf.where(has_width, 0.0, float(bins // 2))
+        given = lo is not None
+        if not given:
+            lo = self.lo
+            width = self.hi - self.lo
+            has_width = width > 0.0
+            scale = tf.where(has_width, bins / width, 0.0)
+            offsets = offsets + tf.where(has_width, 0.0, float(bins // 2))
+        # With masks, `multiply_no_nan` keeps rows without finite values,
+        # whose extremes are infinite, at 0 instead of NaN. (Without masks
+        # every value is finite, or the result is thrown away.)
+        multiply = tf.math.multiply_no_nan if self.masked else tf.multiply
 
         def position(values):
-            # `multiply_no_nan` keeps rows without width (or without finite
-            # values, whose extremes are infinite) at 0 instead of NaN; the
-            # clip keeps each row's maximum in its last bucket and masked
+            # The clip keeps each row's maximum in its last bucket and masked
             # values inside their row.
             return (
-                tf.clip_by_value(
-                    tf.math.multiply_no_nan(values - self.lo, scale),
-                    0.0,
-                    bins - 0.5,
-                )
+                tf.clip_by_value(multiply(values - lo, scale), 0.0, bins - 0.5)
                 + offsets
             )
 
@@ -185,7 +210,7 @@ class _Rows:
             tf.float32,
         )
         counts = tf.reshape(counts, [k, bins])
-        if self.masked:
+        if self.masked and not given:
             # Masked values were counted where 0 falls in their row: take
             # them out again.
             landed = tf.cast(tf.floor(position(tf.zeros([k, 1]))), tf.int32)
@@ -453,47 +478,77 @@ def gradient_stats_many(
         histogram counts over that range (see `histogram_table`).
     """
 
-    # Gradients are measured tensor by tensor, without stacking: a layer's
-    # gradients are as large as its weights, and copying all of them into
-    # one matrix costs more than the statistics. Only the rare non-finite
-    # case pays for masking.
-    layers = [
-        (
-            [_flat_f32(g) for g in gs if g is not None],
-            [_flat_f32(w) for w in ws],
-            sum(_size(w) for g, w in zip(gs, ws) if g is None),
-        )
-        for gs, ws in groups
-    ]
-    g_sq = tf.stack([_sum_squares64(gs) for gs, _, _ in layers])
-    w_sq = tf.stack([_sum_squares64(ws) for _, ws, _ in layers])
+    # Weight tensors of one shape (the kernels of equal-width layers, their
+    # biases) are stacked as the rows of one matrix, and each statistic is
+    # one reduction along the rows of each matrix, then one segment
+    # reduction from rows to layers: the operations grow with the number of
+    # distinct shapes, not with depth, and every pass over the values is a
+    # plain row reduction.
+    n = len(groups)
+    g_rows = _LayerRows(
+        [
+            (i, g)
+            for i, (gs, _) in enumerate(groups)
+            for g in gs
+            if g is not None
+        ],
+        n,
+    )
+    w_rows = _LayerRows(
+        [(i, w) for i, (_, ws) in enumerate(groups) for w in ws], n
+    )
+    missing = np.array(
+        [
+            sum(int(_size(w)) for g, w in zip(gs, ws) if g is None)
+            for gs, ws in groups
+        ],
+        dtype=np.float32,
+    )
+    rows = [_Rows(m, masked) for m in g_rows.matrices]
+    g_sq = g_rows.per_layer("sum", [_row_squares64(r) for r in rows])
+    # Weights are not tiny enough for float32 squares to underflow.
+    w_sq = tf.cast(
+        w_rows.per_layer(
+            "sum",
+            [tf.reduce_sum(tf.square(m), axis=1) for m in w_rows.matrices],
+        ),
+        tf.float64,
+    )
     g_norm = tf.cast(tf.sqrt(g_sq), tf.float32)
     w_norm = tf.cast(tf.sqrt(w_sq), tf.float32)
-
-    nonfinite, ranges, counts = [], [], []
-    for gs, _, missing in layers:
-        lo, hi, bad = _gradient_extremes(gs, missing, masked)
-        nonfinite.append(bad)
-        ranges.append(tf.stack([lo, hi]))
-        if bins:
-            counts.append(
-                _gradient_counts(gs, missing, bad, lo, hi, bins, masked)
-            )
+    bad = (
+        g_rows.per_layer("sum", [_flat(r.count - r.n_finite) for r in rows])
+        if masked
+        else tf.zeros([n])
+    )
+    inf = float("inf")
+    # A layer without gradient entries has no extremes; the zeros that stand
+    # for the gradients of unreached weights widen the range to 0.
+    lo = _where(
+        g_rows.empty, inf, g_rows.per_layer("min", [_flat(r.lo) for r in rows])
+    )
+    hi = _where(
+        g_rows.empty,
+        -inf,
+        g_rows.per_layer("max", [_flat(r.hi) for r in rows]),
+    )
+    if missing.any():
+        lo = tf.where(missing > 0, tf.minimum(lo, 0.0), lo)
+        hi = tf.where(missing > 0, tf.maximum(hi, 0.0), hi)
     columns = {
         "grad_norm": g_norm,
         "weight_norm": w_norm,
         "grad_weight_ratio": g_norm / w_norm,
-        "grad_nonfinite": tf.stack(nonfinite),
+        "grad_nonfinite": bad,
     }
     out = {
         "scalars": tf.stack([columns[c] for c in GRADIENT_SCALARS], axis=1),
-        # A float64 sum of float32 squares is finite exactly when every
-        # value is.
+        # The sums of squares are finite exactly when every value is.
         "all_finite": tf.math.is_finite(tf.reduce_sum(g_sq)),
     }
     if bins:
-        out["range"] = tf.stack(ranges)
-        out["counts"] = tf.stack(counts)
+        out["range"] = tf.stack([lo, hi], axis=1)
+        out["counts"] = _layer_counts(g_rows, rows, lo, hi, missing - bad, bins)
     return out
 
 
@@ -502,71 +557,125 @@ def _size(t: tf.Tensor):
     return n if n is not None else tf.size(t)
 
 
-def _sum_squares64(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    """Sum of squares in float64: a gradient of 1e-25 squared stays > 0."""
-    if not tensors:
-        return tf.constant(0.0, tf.float64)
-    return tf.add_n(
-        [tf.reduce_sum(tf.square(tf.cast(t, tf.float64))) for t in tensors]
+def _where(condition: np.ndarray, a, b):
+    """`tf.where` with a NumPy condition, without an operation if all false."""
+    return tf.where(condition, a, b) if condition.any() else b
+
+
+class _LayerRows:
+    """Tensors that belong to layers, stacked by shape into matrices.
+
+    Args:
+        items: ``(layer index, tensor)`` pairs.
+        n: the number of layers.
+
+    Attributes:
+        matrices: one ``[k, size]`` float32 matrix per distinct shape (a
+            tensor of unknown shape is a matrix of its own).
+        layer_of_row: int32, the layer of each row of the matrices, in
+            order.
+        empty: per layer, whether it has no tensor.
+    """
+
+    def __init__(self, items: list, n: int):
+        self.n = n
+        keys = []
+        for i, (_, t) in enumerate(items):
+            shape = tuple(t.shape)
+            keys.append(shape if None not in shape else ("alone", i))
+        members = _group(keys)
+        self.matrices = [
+            _Rows.matrix([_as_f32(items[i][1]) for i in group])
+            for group in members
+        ]
+        self.layer_of_row = np.array(
+            [items[i][0] for group in members for i in group], dtype=np.int32
+        )
+        self.empty = ~np.isin(np.arange(n), self.layer_of_row)
+
+    def per_layer(self, how: str, per_matrix: list) -> tf.Tensor:
+        """``[n]``: per-row values (one tensor per matrix) reduced by layer.
+
+        A layer without rows gets 0 for a sum and any value otherwise.
+        """
+        if not per_matrix:
+            return tf.zeros([self.n])
+        op = {
+            "sum": tf.math.unsorted_segment_sum,
+            "min": tf.math.unsorted_segment_min,
+            "max": tf.math.unsorted_segment_max,
+        }[how]
+        out = op(_concat(per_matrix), self.layer_of_row, self.n)
+        if how == "sum":
+            return out
+        # The reductions start from the largest finite float, so an infinite
+        # extreme comes out as that: put it back.
+        top = np.finfo(np.float32).max
+        return tf.where(tf.abs(out) >= top, out * float("inf"), out)
+
+
+def _as_f32(t) -> tf.Tensor:
+    return tf.cast(t, tf.float32)
+
+
+def _row_squares64(rows: _Rows) -> tf.Tensor:
+    """``[k]`` float64 row sums of squares, exact for tiny gradients too.
+
+    Each row is divided by its largest finite magnitude before squaring
+    and the factor is put back in float64, so a gradient of 1e-25, whose
+    float32 square underflows to 0, keeps its norm; a non-finite value
+    makes the sum non-finite.
+    """
+    top = tf.maximum(-rows.lo, rows.hi)
+    unit = tf.reduce_sum(
+        tf.square(tf.math.divide_no_nan(rows.values, top)), axis=1
     )
+    top = tf.cast(_flat(top), tf.float64)
+    return tf.cast(unit, tf.float64) * top * top
 
 
-def _gradient_extremes(gs, missing, masked: bool):
-    """Finite ``(min, max, non-finite count)`` of a layer's gradients.
+def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
+    """``[n, bins]`` histogram counts of each layer's gradient entries.
 
-    `missing` zeros (weights the loss does not reach) count too; with no
-    finite value at all, min and max are +inf and -inf.
+    Each row is counted over its layer's range as in
+    `_Rows.histogram_counts`, and the rows' counts are summed by layer.
+    `extra` per layer is added to the bucket of 0: the zeros of unreached
+    weights, less the masked (non-finite) entries, which were counted
+    there. A constant layer gets the unit-wide range centred on its value,
+    as `histogram_table` lays it out; a layer without finite entries
+    (infinite extremes), or, without masks, with NaN extremes whose
+    statistics are thrown away, any valid range.
     """
-    inf = float("inf")
-    lows, highs, bad = [], [], []
-    for g in gs:
-        if masked:
-            finite = tf.math.is_finite(g)
-            lows.append(tf.reduce_min(tf.where(finite, g, inf)))
-            highs.append(tf.reduce_max(tf.where(finite, g, -inf)))
-            bad.append(tf.reduce_sum(1.0 - tf.cast(finite, tf.float32)))
-        else:
-            lows.append(tf.reduce_min(g))
-            highs.append(tf.reduce_max(g))
-    if missing:
-        lows.append(tf.constant(0.0))
-        highs.append(tf.constant(0.0))
-    if not lows:
-        return tf.constant(inf), tf.constant(-inf), tf.constant(0.0)
-    lo = tf.reduce_min(tf.stack(lows))
-    hi = tf.reduce_max(tf.stack(highs))
-    return lo, hi, tf.add_n(bad) if bad else tf.constant(0.0)
-
-
-def _gradient_counts(gs, missing, bad, lo, hi, bins: int, masked: bool):
-    """``[bins]`` histogram counts of a layer's finite gradient entries.
-
-    `tf.histogram_fixed_width` per tensor over the layer's range, summed.
-    Masked (non-finite) entries are counted at 0 and then taken out of that
-    bucket, and the `missing` zeros are put in it; a constant layer gets the
-    unit-wide range centred on its value, as `histogram_table` lays it out.
-    """
-    # No finite value (infinite extremes), or, without masks, NaN extremes
-    # whose statistics are thrown away: any valid range will do.
     valid = tf.logical_and(tf.math.is_finite(lo), tf.math.is_finite(hi))
     lo = tf.where(valid, lo, 0.0)
     hi = tf.where(valid, hi, 1.0)
     same = tf.equal(lo, hi)
     lo = tf.where(same, lo - 0.5, lo)
     hi = tf.where(same, hi + 0.5, hi)
-    span = tf.stack([lo, hi])
-    if masked:
-        gs = [tf.where(tf.math.is_finite(g), g, 0.0) for g in gs]
-    counts = tf.add_n(
-        [tf.zeros([bins], tf.int32)]
-        + [tf.histogram_fixed_width(g, span, nbins=bins) for g in gs]
+    scale = bins / (hi - lo)
+    lo_column = tf.expand_dims(lo, 1)
+    scale_column = tf.expand_dims(scale, 1)
+    counts, start = [], 0
+    for r in rows:
+        k = r.values.shape[0]
+        layers = g_rows.layer_of_row[start : start + k]
+        start += k
+        counts.append(
+            r.histogram_counts(
+                bins,
+                lo=tf.gather(lo_column, layers),
+                scale=tf.gather(scale_column, layers),
+            )
+        )
+    counts = (
+        g_rows.per_layer("sum", counts)
+        if counts
+        else tf.zeros([g_rows.n, bins])
     )
     zero = tf.cast(
-        tf.clip_by_value(tf.floor(-lo / (hi - lo) * bins), 0.0, bins - 1.0),
-        tf.int32,
+        tf.clip_by_value(tf.floor(-lo * scale), 0.0, bins - 1.0), tf.int32
     )
-    extra = tf.cast(missing, tf.float32) - bad
-    return tf.cast(counts, tf.float32) + extra * tf.one_hot(zero, bins)
+    return counts + extra[:, None] * tf.one_hot(zero, bins)
 
 
 def gradient_stats(

@@ -70,10 +70,25 @@ def test_histogram_of_constant_and_empty_tensors():
         np.testing.assert_array_equal(h[:, 2], [1.0, 1.0, 1.0])
 
 
-def test_gradient_stats_keep_tiny_norms():
+def _run(fn, compiled: bool):
+    """`fn()` eagerly, or traced and run as one `tf.function`."""
+    return tf.function(fn)() if compiled else fn()
+
+
+# The gradient statistics take another path eagerly (one concatenation, one
+# segment reduction per statistic) than compiled (tensor by tensor); both
+# must give the same numbers.
+both_paths = pytest.mark.parametrize(
+    "compiled", [False, True], ids=["eager", "compiled"]
+)
+
+
+@both_paths
+def test_gradient_stats_keep_tiny_norms(compiled):
     g = [tf.fill([100], 1e-25), None]
     w = [tf.fill([100], 2.0), tf.zeros([3])]
-    out = {k: v.numpy() for k, v in stats.gradient_stats(g, w).items()}
+    got = _run(lambda: stats.gradient_stats(g, w), compiled)
+    out = {k: v.numpy() for k, v in got.items()}
     # A float32 sum of squares would underflow to exactly 0.
     np.testing.assert_allclose(out["grad_norm"], 1e-24, rtol=1e-5)
     np.testing.assert_allclose(out["weight_norm"], 20.0, rtol=1e-6)
@@ -139,7 +154,8 @@ def test_many_outputs_at_once_match_each_alone():
         )
 
 
-def test_many_gradients_at_once_match_each_alone():
+@both_paths
+def test_many_gradients_at_once_match_each_alone(compiled):
     rng = np.random.default_rng(2)
     layers = [
         ([rng.normal(size=(5, 3)), rng.normal(size=3)], [(5, 3), (3,)]),
@@ -158,7 +174,7 @@ def test_many_gradients_at_once_match_each_alone():
                 [tf.constant(w) for w in weights],
             )
         )
-    got = stats.gradient_stats_many(groups, bins=5)
+    got = _run(lambda: stats.gradient_stats_many(groups, bins=5), compiled)
     _check_gradient_rows(groups, got)
     # One non-finite gradient anywhere: every layer is measured with masks,
     # and the finite ones still match.
@@ -166,7 +182,7 @@ def test_many_gradients_at_once_match_each_alone():
     bad[0, 0], bad[1, 1] = np.nan, np.inf
     weights = [tf.constant(rng.normal(size=(4, 3)), tf.float32)]
     groups.append(([tf.constant(bad, tf.float32)], weights))
-    got = stats.gradient_stats_many(groups, bins=5)
+    got = _run(lambda: stats.gradient_stats_many(groups, bins=5), compiled)
     _check_gradient_rows(groups[:-1], got)
     last = got["scalars"].numpy()[-1]
     assert last[3] == 2 and not np.isfinite(last[0])
@@ -178,6 +194,41 @@ def test_many_gradients_at_once_match_each_alone():
         got["counts"].numpy()[-1],
         np.histogram(finite, 5, range=(finite.min(), finite.max()))[0],
     )
+
+
+@both_paths
+def test_layers_the_loss_does_not_reach(compiled):
+    # Whole layers without gradients, inside the list and at its end: their
+    # entries are the zeros of their weights.
+    rng = np.random.default_rng(3)
+
+    def layer(reached):
+        w = [
+            tf.constant(rng.normal(size=s), tf.float32) for s in [(4, 2), (2,)]
+        ]
+        g = [tf.constant(rng.normal(size=v.shape), tf.float32) for v in w]
+        return (g if reached else [None, None]), w
+
+    groups = [layer(True), layer(False), layer(True), layer(False)]
+    got = _run(lambda: stats.gradient_stats_many(groups, bins=5), compiled)
+    _check_gradient_rows(groups, got)
+    scalars = got["scalars"].numpy()
+    np.testing.assert_array_equal(scalars[[1, 3], 0], [0.0, 0.0])
+    np.testing.assert_array_equal(got["range"].numpy()[[1, 3]], 0.0)
+    # A constant 0 is bucketed in the unit-wide range centred on it.
+    np.testing.assert_array_equal(got["counts"].numpy()[3], [0, 0, 10, 0, 0])
+
+
+@both_paths
+def test_a_layer_without_finite_gradients(compiled):
+    groups = [([tf.fill([3, 2], np.nan)], [tf.ones([3, 2])])]
+    got = _run(lambda: stats.gradient_stats_many(groups, bins=4), compiled)
+    # No finite extremes (not the largest finite floats) and nothing counted.
+    lo, hi = got["range"].numpy()[0]
+    assert lo == np.inf and hi == -np.inf
+    assert got["scalars"].numpy()[0, 3] == 6
+    assert not np.isfinite(got["scalars"].numpy()[0, 0])
+    assert got["counts"].numpy()[0].sum() == 0
 
 
 def _check_gradient_rows(groups, got):
