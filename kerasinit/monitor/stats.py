@@ -163,31 +163,24 @@ class _Rows:
             self.lo = tf.reduce_min(values, axis=1, keepdims=True)
             self.hi = tf.reduce_max(values, axis=1, keepdims=True)
 
-    def histogram_counts(
-        self, bins: int, lo: tf.Tensor | None = None, scale=None
-    ) -> tf.Tensor:
+    def histogram_counts(self, bins: int) -> tf.Tensor:
         """``[k, bins]`` counts of each row's finite values.
 
-        The buckets of a row span its finite minimum to maximum, or, with
-        `lo` and `scale` (``[k, 1]``), ``[lo, lo + bins / scale]``. Each
-        value is mapped to ``row * bins + its position in the row's range``,
-        and one `tf.histogram_fixed_width` over ``[0, k * bins]`` with a
-        bucket width of exactly 1 counts every row at once (O(N) memory,
-        instead of the one-hot of N x buckets that `tf.summary.histogram`
-        builds). A constant row has no width: its values go to the middle
-        bucket, as in the unit-wide range centred on the value that
-        `histogram_table` gives it. With masks, the masked values are
-        counted only when a range is given (in the bucket of 0).
+        The buckets of a row span its finite minimum to maximum. Each value
+        is mapped to ``row * bins + its position in the row's range``, and
+        one `tf.histogram_fixed_width` over ``[0, k * bins]`` with a bucket
+        width of exactly 1 counts every row at once (O(N) memory, instead
+        of the one-hot of N x buckets that `tf.summary.histogram` builds).
+        A constant row has no width: its values go to the middle bucket, as
+        in the unit-wide range centred on the value that `histogram_table`
+        gives it.
         """
         k = self.values.shape[0]
+        width = self.hi - self.lo
+        has_width = width > 0.0
+        scale = tf.where(has_width, bins / width, 0.0)
         offsets = np.arange(k, dtype=np.float32)[:, None] * bins
-        given = lo is not None
-        if not given:
-            lo = self.lo
-            width = self.hi - self.lo
-            has_width = width > 0.0
-            scale = tf.where(has_width, bins / width, 0.0)
-            offsets = offsets + tf.where(has_width, 0.0, float(bins // 2))
+        offsets = offsets + tf.where(has_width, 0.0, float(bins // 2))
         # With masks, `multiply_no_nan` keeps rows without finite values,
         # whose extremes are infinite, at 0 instead of NaN. (Without masks
         # every value is finite, or the result is thrown away.)
@@ -197,7 +190,9 @@ class _Rows:
             # The clip keeps each row's maximum in its last bucket and masked
             # values inside their row.
             return (
-                tf.clip_by_value(multiply(values - lo, scale), 0.0, bins - 0.5)
+                tf.clip_by_value(
+                    multiply(values - self.lo, scale), 0.0, bins - 0.5
+                )
                 + offsets
             )
 
@@ -210,7 +205,7 @@ class _Rows:
             tf.float32,
         )
         counts = tf.reshape(counts, [k, bins])
-        if self.masked and not given:
+        if self.masked:
             # Masked values were counted where 0 falls in their row: take
             # them out again.
             landed = tf.cast(tf.floor(position(tf.zeros([k, 1]))), tf.int32)
@@ -548,7 +543,15 @@ def gradient_stats_many(
     }
     if bins:
         out["range"] = tf.stack([lo, hi], axis=1)
-        out["counts"] = _layer_counts(g_rows, rows, lo, hi, missing - bad, bins)
+        out["counts"] = _layer_counts(
+            [(i, _as_f32(t)) for i, t in g_rows.items],
+            n,
+            lo,
+            hi,
+            missing - bad,
+            bins,
+            masked,
+        )
     return out
 
 
@@ -584,6 +587,7 @@ class _LayerRows:
             shape = tuple(t.shape)
             keys.append(shape if None not in shape else ("alone", i))
         members = _group(keys)
+        self.items = items
         self.matrices = [
             _Rows.matrix([_as_f32(items[i][1]) for i in group])
             for group in members
@@ -634,15 +638,16 @@ def _row_squares64(rows: _Rows) -> tf.Tensor:
     return tf.cast(unit, tf.float64) * top * top
 
 
-def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
+def _layer_counts(items, n, lo, hi, extra, bins: int, masked) -> tf.Tensor:
     """``[n, bins]`` histogram counts of each layer's gradient entries.
 
-    Each row is counted over its layer's range as in
-    `_Rows.histogram_counts`, and the rows' counts are summed by layer.
-    `extra` per layer is added to the bucket of 0: the zeros of unreached
-    weights, less the masked (non-finite) entries, which were counted
-    there. A constant layer gets the unit-wide range centred on its value,
-    as `histogram_table` lays it out; a layer without finite entries
+    Each tensor is counted by `tf.histogram_fixed_width` over its layer's
+    range (the operation finds each value's bucket itself, and a compiled
+    graph runs the tensors in parallel), and the counts are summed by
+    layer. `extra` per layer is added to the bucket of 0: the zeros of
+    unreached weights, less the masked (non-finite) entries, which were
+    counted there. A constant layer gets the unit-wide range centred on its
+    value, as `histogram_table` lays it out; a layer without finite entries
     (infinite extremes), or, without masks, with NaN extremes whose
     statistics are thrown away, any valid range.
     """
@@ -652,30 +657,31 @@ def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
     same = tf.equal(lo, hi)
     lo = tf.where(same, lo - 0.5, lo)
     hi = tf.where(same, hi + 0.5, hi)
-    scale = bins / (hi - lo)
-    lo_column = tf.expand_dims(lo, 1)
-    scale_column = tf.expand_dims(scale, 1)
-    counts, start = [], 0
-    for r in rows:
-        k = r.values.shape[0]
-        layers = g_rows.layer_of_row[start : start + k]
-        start += k
-        counts.append(
-            r.histogram_counts(
-                bins,
-                lo=tf.gather(lo_column, layers),
-                scale=tf.gather(scale_column, layers),
-            )
+    spans = tf.unstack(tf.stack([lo, hi], axis=1), num=n)
+    nbins = tf.constant(bins)
+    by_layer: list[list] = [[] for _ in range(n)]
+    for layer, t in items:
+        if masked:
+            t = tf.where(tf.math.is_finite(t), t, 0.0)
+        by_layer[layer].append(
+            tf.histogram_fixed_width(t, spans[layer], nbins=nbins)
         )
-    counts = (
-        g_rows.per_layer("sum", counts)
-        if counts
-        else tf.zeros([g_rows.n, bins])
+    nothing = tf.zeros([bins], tf.int32)
+    counts = tf.cast(
+        tf.stack([_sum(hists) if hists else nothing for hists in by_layer]),
+        tf.float32,
     )
     zero = tf.cast(
-        tf.clip_by_value(tf.floor(-lo * scale), 0.0, bins - 1.0), tf.int32
+        tf.clip_by_value(
+            tf.floor((0.0 - lo) / (hi - lo) * bins), 0.0, bins - 1.0
+        ),
+        tf.int32,
     )
     return counts + extra[:, None] * tf.one_hot(zero, bins)
+
+
+def _sum(tensors: list) -> tf.Tensor:
+    return tensors[0] if len(tensors) == 1 else tf.add_n(tensors)
 
 
 def gradient_stats(
