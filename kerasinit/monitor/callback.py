@@ -117,6 +117,14 @@ class HealthMonitor(keras.callbacks.Callback):
             documented defaults. Defaults to `None`.
         warn: raise a Python warning for each new finding.
             Defaults to `True`.
+        compile: when to compile the probe (`tf.function`, on a background
+            thread while training goes on). Events before that run the
+            probe eagerly. ``"auto"`` compiles once at least
+            `COMPILE_BREAK_EVEN` more events are expected in this `fit`
+            (or their number is unknown): compiling costs about as much as
+            a few eager events, and saves most of each later one. `True`
+            compiles after the first event, `False` never. Defaults to
+            `"auto"`.
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -133,6 +141,13 @@ class HealthMonitor(keras.callbacks.Callback):
     []
     """
 
+    # Compiling the probe (tracing it and the first compiled run) costs 2 to
+    # 3.3 times its first eager call, which is itself about twice a later
+    # eager call, and a compiled call costs about a quarter of an eager one
+    # (`benchmarks/overhead.py`, depth sweep and reference MLP): compiling
+    # pays for itself over about four later events.
+    COMPILE_BREAK_EVEN = 5
+
     def __init__(
         self,
         log_dir: str | os.PathLike,
@@ -144,6 +159,7 @@ class HealthMonitor(keras.callbacks.Callback):
         gradients: bool = True,
         thresholds: diagnosis.Thresholds | None = None,
         warn: bool = True,
+        compile: bool | str = "auto",
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
@@ -182,6 +198,11 @@ class HealthMonitor(keras.callbacks.Callback):
                 "regular expression or a predicate. "
                 f"Received: layers={layers!r}"
             )
+        if compile not in (True, False, "auto"):
+            raise ValueError(
+                'Expected `compile` to be True, False or "auto". '
+                f"Received: compile={compile!r}"
+            )
         if probe is None:
             raise ValueError(
                 "Expected `probe` to be a batch: x, (x, y), (x, y, "
@@ -196,6 +217,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.gradients = bool(gradients)
         self.thresholds = thresholds
         self.warn = bool(warn)
+        self.compile = compile
         # The step events run in `on_train_batch_begin`, which Keras calls on
         # the training thread between two updates; the batch-end hook, which
         # Keras may dispatch to another thread, is not used. Declaring this
@@ -417,3 +439,36 @@ class HealthMonitor(keras.callbacks.Callback):
         self._event += 1
         self._last_step = step
         self.last_result = result
+        if self._compile_wanted(phase, epoch):
+            self._probe.start_compiling()
+
+    def _compile_wanted(self, phase: str, epoch: int | None) -> bool:
+        if self.compile != "auto":
+            return bool(self.compile)
+        left = self._events_left(phase, epoch)
+        return left is None or left >= self.COMPILE_BREAK_EVEN
+
+    def _events_left(self, phase: str, epoch: int | None) -> float | None:
+        """About how many more events this `fit` holds; `None`: unknown."""
+        params = getattr(self, "params", None) or {}
+        epochs, steps = params.get("epochs"), params.get("steps")
+        if epochs is None:
+            return None
+        # Whole epochs still to train after the current point (from the
+        # start when resuming, where the first epoch is not known yet).
+        if phase == "preflight" or epoch is None:
+            epochs_left, partial = epochs, 0.0
+        elif phase == "epoch":
+            epochs_left, partial = epochs - epoch - 1, 0.0
+        else:
+            steps_done = self._step - self._epoch_base
+            epochs_left = epochs - epoch - 1
+            partial = max(steps - steps_done, 0) / steps if steps else 0.0
+        left = 0.0
+        if self.every_n_epochs is not None:
+            left += epochs_left / self.every_n_epochs
+        if self.every_n_steps is not None:
+            if not steps:
+                return None
+            left += (epochs_left + partial) * steps / self.every_n_steps
+        return left

@@ -20,8 +20,10 @@ probe batch:
    packs them into one float32 vector, so one logging event costs one
    device-to-host transfer.
 
-The first call runs the function eagerly and starts compiling it
+The function runs eagerly until `Probe.start_compiling` compiles it
 (`tf.function`) on another thread; every later call is one compiled call.
+Compiling costs as much as a few eager calls, so the callback asks for it
+only when enough events are still to come.
 
 Gradient statistics belong to the layer's own trainable weights; a weightless
 activation layer (``ReLU``, ``Activation``...) is credited with the weights of
@@ -526,7 +528,20 @@ class Probe:
         )
         self._concrete = concrete
 
-    def _compile_in_background(self) -> None:
+    def start_compiling(self) -> None:
+        """Compile the probe on a background thread, unless done or under way.
+
+        Training goes on meanwhile; the next call waits for the thread and
+        then runs the compiled function. If compiling fails, the probe keeps
+        running eagerly.
+        """
+        if (
+            self._concrete is not None
+            or self._compiler is not None
+            or self._compile_error is not None
+        ):
+            return
+
         def target():
             try:
                 self._compile()
@@ -567,11 +582,9 @@ class Probe:
             if self._concrete is not None:
                 flat = self._concrete(*self._args).numpy()
             else:
-                # First measurement of an uncompiled probe: run the function
-                # eagerly, which costs a fraction of tracing and compiling it
-                # (the pre-flight event does not wait for that), then compile
-                # it on another thread while training goes on. Every later
-                # call is one compiled call.
+                # Until it is compiled (`start_compiling`), the function runs
+                # eagerly: one call costs a fraction of tracing and
+                # compiling it.
                 flat = self._run_eager()
             exact = flat[-1] == 1.0
         except tf.errors.InvalidArgumentError:
@@ -583,8 +596,6 @@ class Probe:
             # training diverges); this one is measured again with masks,
             # eagerly.
             flat = self._run_eager(masked=True)
-        if self._concrete is None and self._compile_error is None:
-            self._compile_in_background()
         layout = self._layout
         bins = layout["bins"]
         paths, owners = layout["paths"], layout["owners"]

@@ -376,6 +376,7 @@ Y = np.zeros((32, 1), "float32")
         ({"probe": None}, "probe"),
         ({"probe": (X, Y, Y, Y)}, "probe"),
         ({"log_dir": ""}, "log_dir"),
+        ({"compile": "yes"}, "compile"),
     ],
 )
 def test_constructor_rejects_bad_arguments(tmp_path, kwargs, name):

@@ -32,14 +32,14 @@ def test_second_monitor_on_the_same_model_reuses_the_trace(tmp_path):
     x = rng.normal(size=(64, 8)).astype("float32")
     y = rng.integers(0, 3, size=64)
     model = _model()
-    first = HealthMonitor(tmp_path / "a", probe=(x[:32], y[:32]))
+    first = HealthMonitor(tmp_path / "a", probe=(x[:32], y[:32]), compile=True)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[first])
 
     # New weights, new probe values of the same signature: same trace, and
     # the statistics are those of the new weights and batch.
     model.set_weights([w * 0.5 for w in model.get_weights()])
     kernel, bias = model.layers[0].get_weights()
-    second = HealthMonitor(tmp_path / "b", probe=(x[32:], y[32:]))
+    second = HealthMonitor(tmp_path / "b", probe=(x[32:], y[32:]), compile=True)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[second])
     assert _traced(second) is _traced(first)
     # The reused trace measures the current weights on the new batch: the
@@ -51,11 +51,11 @@ def test_second_monitor_on_the_same_model_reuses_the_trace(tmp_path):
 
     # A setting baked into the graph, or another batch shape, traces anew.
     third = HealthMonitor(
-        tmp_path / "c", probe=(x[:32], y[:32]), histograms=False
+        tmp_path / "c", probe=(x[:32], y[:32]), histograms=False, compile=True
     )
     model.fit(x, y, epochs=1, verbose=0, callbacks=[third])
     assert _traced(third) is not _traced(first)
-    fourth = HealthMonitor(tmp_path / "d", probe=(x[:16], y[:16]))
+    fourth = HealthMonitor(tmp_path / "d", probe=(x[:16], y[:16]), compile=True)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[fourth])
     assert _traced(fourth) is not _traced(first)
 
@@ -65,11 +65,84 @@ def test_another_model_never_shares_a_trace(tmp_path):
     x = rng.normal(size=(32, 8)).astype("float32")
     y = rng.integers(0, 3, size=32)
     a, b = _model(), _model()
-    ma = HealthMonitor(tmp_path / "a", probe=(x, y))
-    mb = HealthMonitor(tmp_path / "b", probe=(x, y))
+    ma = HealthMonitor(tmp_path / "a", probe=(x, y), compile=True)
+    mb = HealthMonitor(tmp_path / "b", probe=(x, y), compile=True)
     a.fit(x, y, epochs=1, verbose=0, callbacks=[ma])
     b.fit(x, y, epochs=1, verbose=0, callbacks=[mb])
+    assert _traced(ma) is not None
     assert _traced(ma) is not _traced(mb)
+
+
+def test_the_probe_is_compiled_only_when_enough_events_remain(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = rng.integers(0, 3, size=64)
+    probe = (x[:16], y[:16])
+
+    def fit(name, epochs, **kwargs):
+        monitor = HealthMonitor(tmp_path / name, probe=probe, **kwargs)
+        _model().fit(
+            x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[monitor]
+        )
+        return monitor
+
+    # Pre-flight and two epoch ends: compiling would cost more than it
+    # saves, and every event runs eagerly.
+    short = fit("short", 2)
+    assert _traced(short) is None and short._event == 3
+    # Eight steps per epoch, an event every second one.
+    many = fit("many", 2, every_n_steps=2)
+    assert _traced(many) is not None
+    # As many epoch events as the break-even point: compiled after the
+    # pre-flight.
+    long = fit("long", HealthMonitor.COMPILE_BREAK_EVEN)
+    assert _traced(long) is not None
+    assert _traced(fit("never", 2, every_n_steps=1, compile=False)) is None
+    assert _traced(fit("always", 1, compile=True)) is not None
+
+
+def test_eager_and_compiled_probes_agree():
+    import tensorflow as tf
+
+    from kerasinit.monitor import probe as probe_lib
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(32, 8)).astype("float32")
+    y = rng.integers(0, 3, size=32)
+    model = _model()
+    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    p.build(tf.constant(x), tf.constant(y))
+    eager = p()
+    p.start_compiling()
+    p.wait()
+    compiled = p()
+    assert p._concrete is not None
+    assert compiled["layers"].keys() == eager["layers"].keys()
+    for layer, values in eager["layers"].items():
+        assert compiled["layers"][layer].keys() == values.keys()
+        for metric, value in values.items():
+            np.testing.assert_allclose(
+                compiled["layers"][layer][metric],
+                value,
+                rtol=1e-5,
+                atol=1e-7,
+                err_msg=f"{layer} {metric}",
+            )
+    np.testing.assert_allclose(compiled["loss"], eager["loss"], rtol=1e-6)
+
+
+def test_events_left_follow_the_cadence(tmp_path):
+    monitor = HealthMonitor(tmp_path, probe=np.zeros((2, 8)), every_n_steps=10)
+    monitor.params = {"epochs": 4, "steps": 100}
+    # Before training: 4 epoch events and 40 step events.
+    assert monitor._events_left("preflight", None) == 44
+    # At the end of epoch 1 (0-based): two epochs left.
+    assert monitor._events_left("epoch", 1) == 2 + 20
+    # Step 30 of epoch 2: the rest of it and epoch 3.
+    monitor._epoch_base, monitor._step = 200, 230
+    assert monitor._events_left("step", 2) == 1 + 7 + 10
+    monitor.params = {"epochs": 4, "steps": None}
+    assert monitor._events_left("preflight", None) is None
 
 
 def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
@@ -85,6 +158,7 @@ def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
     # Tensors, as the callback passes them.
     p.build(tf.constant(x), tf.constant(y))
     p()
+    p.start_compiling()
     p.wait()
     assert p._concrete is not None
     # One input feature's weights become infinite: some pre-activations of
