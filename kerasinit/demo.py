@@ -357,6 +357,10 @@ def _train_run(
         histograms=config.histograms,
         # Counted into the summary table instead of one warning each.
         warn=False,
+        # Every run of an architecture re-initializes the same model, and the
+        # compiled probe is kept on the model: compiled once, it serves all
+        # of that architecture's runs.
+        compile=True,
     )
     callbacks = [monitor]
     if config.curves:
