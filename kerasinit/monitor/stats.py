@@ -465,8 +465,8 @@ def gradient_stats_many(
 
     Returns:
         ``{"scalars": [n, len(GRADIENT_SCALARS)]}`` float32, columns in
-        `GRADIENT_SCALARS` order: norms summed in float64 so tiny gradients
-        do not underflow to 0, the gradient-to-weight norm ratio (infinite or
+        `GRADIENT_SCALARS` order: norms (gradients scaled so tiny ones do
+        not underflow to 0), the gradient-to-weight norm ratio (infinite or
         NaN when the weights are all zero) and the non-finite count; plus,
         with `bins`, ``"range"``, ``[n, 2]``, the finite extremes of each
         layer's gradient entries, and ``"counts"``, ``[n, bins]``, their
