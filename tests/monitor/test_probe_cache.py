@@ -101,17 +101,24 @@ def test_the_probe_is_compiled_only_when_enough_events_remain(tmp_path):
     assert _traced(fit("always", 1, compile=True)) is not None
 
 
-def test_eager_and_compiled_probes_agree():
+def _uncompiled_probe(seed: int):
+    """``(model, probe, x, y)``: a probe built on a fresh model's batch."""
     import tensorflow as tf
 
     from kerasinit.monitor import probe as probe_lib
 
-    rng = np.random.default_rng(4)
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(32, 8)).astype("float32")
     y = rng.integers(0, 3, size=32)
     model = _model()
     p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    # Tensors, as the callback passes them.
     p.build(tf.constant(x), tf.constant(y))
+    return model, p, x, y
+
+
+def test_eager_and_compiled_probes_agree():
+    model, p, x, y = _uncompiled_probe(seed=4)
     eager = p()
     p.start_compiling()
     p.wait()
@@ -146,17 +153,7 @@ def test_events_left_follow_the_cadence(tmp_path):
 
 
 def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
-    import tensorflow as tf
-
-    from kerasinit.monitor import probe as probe_lib
-
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(32, 8)).astype("float32")
-    y = rng.integers(0, 3, size=32)
-    model = _model()
-    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
-    # Tensors, as the callback passes them.
-    p.build(tf.constant(x), tf.constant(y))
+    model, p, x, y = _uncompiled_probe(seed=2)
     p()
     p.start_compiling()
     p.wait()
