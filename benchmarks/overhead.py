@@ -22,6 +22,9 @@ synthetic 28 x 28 images. Configurations: plain `fit`;
 defaults (pre-flight plus one event per epoch); `HealthMonitor` with
 ``every_n_steps=50``. Then the probe call's time per sample against a
 training step's, and a depth sweep of ReLU MLPs (10, 50, 200 layers).
+Last, what compiling the probe on a background thread adds to the training
+steps, depending on when it starts (`HealthMonitor` waits for the end of the
+first step, in which Keras traces its own training function).
 """
 
 from __future__ import annotations
@@ -103,12 +106,14 @@ def _time_hooks(monitor, total: dict) -> None:
     ):
         hook = getattr(monitor, name)
 
-        def timed(*args, _hook=hook, **kwargs):
+        def timed(*args, _hook=hook, _name=name, **kwargs):
             t = time.perf_counter()
             try:
                 return _hook(*args, **kwargs)
             finally:
-                total["s"] += time.perf_counter() - t
+                spent = time.perf_counter() - t
+                total["s"] += spent
+                total[_name] = total.get(_name, 0.0) + spent
 
         setattr(monitor, name, timed)
 
@@ -155,6 +160,9 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         / 1024,
         "train_s_per_sample": fit_s / (sizes["epochs"] * n),
     }
+    if config.startswith("monitor"):
+        out["preflight_s"] = hooks["on_train_begin"]
+        out["events"] = callbacks[0]._event
     if config == "monitor":
         monitor = callbacks[0]
         out["compiled_in_fit"] = monitor._probe._concrete is not None
@@ -180,7 +188,6 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         for _ in range(20):
             model.train_on_batch(*batch)
         out["step_s_per_sample"] = (time.perf_counter() - t) / (20 * 128)
-        out["events"] = monitor._event
     return out
 
 
@@ -231,6 +238,56 @@ def run_depth(depth: int, smoke: bool) -> dict:
     }
 
 
+def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
+    """What compiling the probe in the background costs training, by when.
+
+    ``when`` is ``"none"`` (no probe), ``"begin"`` (compiling starts in
+    `on_train_begin`, while Keras traces its training function during the
+    first step) or ``"after_first_step"`` (what `HealthMonitor` does).
+    Returns the first step's time and the time from the second step to the
+    end of `fit`.
+    """
+    import keras
+    import tensorflow as tf
+
+    from kerasinit.monitor import probe as probe_lib
+
+    steps = 12 if smoke else 60
+    keras.utils.set_random_seed(0)
+    x, y = _data(workload, steps * 128)
+    model = _model(workload)
+    marks = {}
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            if when != "none":
+                self.probe = probe_lib.Probe(
+                    model, probe_lib.monitored_layers(model)
+                )
+                self.probe.build(tf.constant(x[:512]), tf.constant(y[:512]))
+                if when == "begin":
+                    self.probe.start_compiling()
+            marks["begin"] = time.perf_counter()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1 and when == "after_first_step":
+                self.probe.start_compiling()
+            marks[batch] = time.perf_counter()
+
+        def on_train_end(self, logs=None):
+            # A compilation that outlasts the steps is waited for and
+            # counted.
+            if when != "none":
+                self.probe.wait()
+            marks["end"] = time.perf_counter()
+
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0, callbacks=[Timer()])
+    return {
+        "first_step_s": marks[1] - marks["begin"],
+        "later_steps_s": marks["end"] - marks[1],
+    }
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
@@ -249,6 +306,9 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "CONFIG"))
     parser.add_argument("--depth", type=int)
     parser.add_argument(
+        "--compile-timing", nargs=2, metavar=("WORKLOAD", "WHEN")
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=5,
@@ -261,6 +321,9 @@ def main() -> None:
         return
     if args.depth:
         print(json.dumps(run_depth(args.depth, smoke=args.smoke)))
+        return
+    if args.compile_timing:
+        print(json.dumps(run_compile_timing(*args.compile_timing, args.smoke)))
         return
     import platform
 
@@ -297,6 +360,7 @@ def main() -> None:
                 f"{max(r[c]['peak_rss_mb'] for r in rounds):.0f} |"
             )
         m = [r["monitor"] for r in rounds]
+        _print_floor(rounds)
         probe = statistics.median(x["probe_s_per_sample"] for x in m)
         step = statistics.median(x["step_s_per_sample"] for x in m)
         print(
@@ -330,6 +394,79 @@ def main() -> None:
             f"{r['step_s'] * 1e3:.1f} | {r['probe_s'] / r['step_s']:.2f} | "
             f"{r['peak_rss_mb']:.0f} |"
         )
+
+    _print_compile_timing(args)
+
+
+def _print_floor(rounds: list[dict]) -> None:
+    """What the monitor would cost if nothing but its probe calls did.
+
+    The pre-flight runs before the first update, so before anything could
+    have been compiled in the background: its cost is taken as measured
+    (the `on_train_begin` hook). Every later event is counted at the cost
+    of one compiled call, and compiling as free.
+    """
+    call = statistics.median(r["monitor"]["probe_s"] for r in rounds)
+    print(
+        "\n| configuration | events | pre-flight (s) | floor: pre-flight + "
+        "later events at one compiled call each, compiling free / plain "
+        "fit |"
+    )
+    print("|---|---:|---:|---:|")
+    for c in CONFIGS:
+        if not c.startswith("monitor"):
+            continue
+        events = statistics.median(r[c]["events"] for r in rounds)
+        pre = statistics.median(r[c]["preflight_s"] for r in rounds)
+        floor = statistics.median(
+            (r[c]["preflight_s"] + (r[c]["events"] - 1) * call)
+            / r["plain"]["fit_s"]
+            for r in rounds
+        )
+        print(f"| {c} | {events:.0f} | {pre:.2f} | {floor:.3f} |")
+
+
+def _print_compile_timing(args) -> None:
+    whens = ("none", "begin", "after_first_step")
+    print(
+        "\n## compiling in the background: what it adds to training "
+        f"({args.repeat} rounds, medians)"
+    )
+    print(
+        "| workload | compiling starts | first step (s) | later steps (s) "
+        "| added to training (s) | rounds where it adds less than the "
+        "other start |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    smoke = ["--smoke"] if args.smoke else []
+    for workload in ("mlp", "cnn"):
+        rounds = [
+            {
+                w: _child(["--compile-timing", workload, w, *smoke])
+                for w in whens
+            }
+            for _ in range(args.repeat)
+        ]
+        # Each round's own difference to its run without compiling: the
+        # machine's drift between rounds cancels.
+        added = [
+            {w: sum(r[w].values()) - sum(r["none"].values()) for w in whens}
+            for r in rounds
+        ]
+        for w in whens:
+            other = {"begin": "after_first_step", "after_first_step": "begin"}
+            wins = (
+                f"{sum(a[w] < a[other[w]] for a in added)} of {len(added)}"
+                if w in other
+                else "-"
+            )
+            first = statistics.median(r[w]["first_step_s"] for r in rounds)
+            later = statistics.median(r[w]["later_steps_s"] for r in rounds)
+            total = statistics.median(a[w] for a in added)
+            print(
+                f"| {workload} | {w} | {first:.2f} | {later:.2f} | "
+                f"{total:+.2f} | {wins} |"
+            )
 
 
 if __name__ == "__main__":

@@ -78,12 +78,12 @@ def _split_probe(probe_data):
 class HealthMonitor(keras.callbacks.Callback):
     """Per-layer training health in TensorBoard, with warnings that name a fix.
 
-    At every logging event the monitor runs one call of one compiled function on
-    a fixed probe batch (forward in training mode and backward, without changing
-    any model, optimizer or random state; the pre-flight call runs eagerly while
-    the function compiles in the background) and records, for every monitored
-    layer, the activation mean, std, extremes, zero fraction, dead-unit
-    fraction, saturation fraction and non-finite count, and the gradient norm,
+    At every logging event the monitor runs one call of one function on a fixed
+    probe batch (forward in training mode and backward, without changing any
+    model, optimizer or random state; it runs eagerly until it is compiled in
+    the background, see `compile`) and records, for every monitored layer, the
+    activation mean, std, extremes, zero fraction, dead-unit fraction,
+    saturation fraction and non-finite count, and the gradient norm,
     weight norm, their ratio and non-finite count, plus histograms of
     activations and gradients. It diagnoses dead units, saturation, vanishing
     and exploding gradients and non-finite values, and reports each finding once
@@ -117,14 +117,15 @@ class HealthMonitor(keras.callbacks.Callback):
             documented defaults. Defaults to `None`.
         warn: raise a Python warning for each new finding.
             Defaults to `True`.
-        compile: when to compile the probe (`tf.function`, on a background
-            thread while training goes on). Events before that run the
-            probe eagerly. ``"auto"`` compiles once at least
-            `COMPILE_BREAK_EVEN` more events are expected in this `fit`
-            (or their number is unknown): compiling costs about as much as
-            a few eager events, and saves most of each later one. `True`
-            compiles after the first event, `False` never. Defaults to
-            `"auto"`.
+        compile: whether to compile the probe (`tf.function`, on a
+            background thread while training goes on, starting after the
+            first training step of `fit`, in which Keras compiles its own
+            training function). Events before that run the probe eagerly.
+            ``"auto"`` compiles when at least `COMPILE_BREAK_EVEN` more
+            events are expected in this `fit` (or their number is
+            unknown): compiling costs about as much as a few eager events,
+            and saves most of each later one. `True` always compiles,
+            `False` never. Defaults to `"auto"`.
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -141,12 +142,12 @@ class HealthMonitor(keras.callbacks.Callback):
     []
     """
 
-    # Compiling the probe (tracing it and the first compiled run) costs 2 to
-    # 3.3 times its first eager call, which is itself about twice a later
-    # eager call, and a compiled call costs about a quarter of an eager one
-    # (`benchmarks/overhead.py`, depth sweep and reference MLP): compiling
-    # pays for itself over about four later events.
-    COMPILE_BREAK_EVEN = 5
+    # Compiling the probe in the background after the first step adds about
+    # 0.25 s to the reference MLP's training and 0.6 s to the small CNN's,
+    # and saves 0.09 s and 0.28 s per later event (an eager call against a
+    # compiled one; `benchmarks/overhead.py`): it pays for itself over two
+    # to three events.
+    COMPILE_BREAK_EVEN = 3
 
     def __init__(
         self,
@@ -238,6 +239,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self._step = 0
         self._epoch_base = 0
         self._last_step: int | None = None
+        self._batches = 0
+        self._compile_pending = False
         self.last_result: dict | None = None
 
     def _check_log_dir(self) -> None:
@@ -353,6 +356,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self._epoch_base = self._step
         if self._event == 0 and self._step > 0:
             self._event = self._writer.last_event() + 1
+        self._batches = 0
+        self._compile_pending = False
         if self._last_step != self._step:
             self._log(phase="preflight", epoch=None)
 
@@ -361,11 +366,21 @@ class HealthMonitor(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.every_n_steps is None:
-            return
-        # The updates done so far: the weights the event measures are those
-        # after that many steps, read before the next one changes them.
-        self._step_event(self._epoch_base + batch)
+        self._batches += 1
+        if self.every_n_steps is not None:
+            # The updates done so far: the weights the event measures are
+            # those after that many steps, read before the next one changes
+            # them.
+            self._step_event(self._epoch_base + batch)
+        if self._compile_pending and self._batches > 1:
+            # Keras traces its own training function during the first step
+            # of `fit`. Tracing is Python work under the interpreter lock, so
+            # two tracings at once only take turns: compiling the probe then
+            # lengthens that step by its whole cost. Between later steps the
+            # training thread mostly waits on TensorFlow's kernels, and the
+            # compiling thread uses that time.
+            self._compile_pending = False
+            self._probe.start_compiling()
 
     def _step_event(self, step: int) -> None:
         previous = self._step
@@ -440,7 +455,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self._last_step = step
         self.last_result = result
         if self._compile_wanted(phase, epoch):
-            self._probe.start_compiling()
+            # Started by the next batch hook after the first training step.
+            self._compile_pending = True
 
     def _compile_wanted(self, phase: str, epoch: int | None) -> bool:
         if self.compile != "auto":

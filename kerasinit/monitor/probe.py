@@ -23,7 +23,8 @@ probe batch:
 The function runs eagerly until `Probe.start_compiling` compiles it
 (`tf.function`) on another thread; every later call is one compiled call.
 Compiling costs as much as a few eager calls, so the callback asks for it
-only when enough events are still to come.
+only when enough events are still to come, and only once Keras has compiled
+its own training function.
 
 Gradient statistics belong to the layer's own trainable weights; a weightless
 activation layer (``ReLU``, ``Activation``...) is credited with the weights of

@@ -97,8 +97,12 @@ def test_subclassed_model_with_batchnorm_and_dropout(tmp_path):
     monitor.on_train_begin()
     # The probe ran in training mode but left BatchNorm's statistics alone.
     np.testing.assert_array_equal(model.bn.moving_mean.numpy(), moving)
-    # The probe is compiled on another thread, wrapping each monitored
-    # layer's `call` while it traces; once done, no wrapper is left.
+    # After the first training step the probe is compiled on another
+    # thread, wrapping each monitored layer's `call` while it traces; once
+    # done, no wrapper is left.
+    monitor.on_epoch_begin(0)
+    for batch in range(2):
+        monitor.on_train_batch_begin(batch)
     monitor.on_train_end()
     assert "call" not in vars(model.d1)
     assert monitor._probe._concrete is not None

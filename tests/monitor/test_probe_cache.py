@@ -67,8 +67,9 @@ def test_another_model_never_shares_a_trace(tmp_path):
     a, b = _model(), _model()
     ma = HealthMonitor(tmp_path / "a", probe=(x, y), compile=True)
     mb = HealthMonitor(tmp_path / "b", probe=(x, y), compile=True)
-    a.fit(x, y, epochs=1, verbose=0, callbacks=[ma])
-    b.fit(x, y, epochs=1, verbose=0, callbacks=[mb])
+    # Two steps each: compiling starts after the first.
+    a.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[ma])
+    b.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[mb])
     assert _traced(ma) is not None
     assert _traced(ma) is not _traced(mb)
 
@@ -86,19 +87,53 @@ def test_the_probe_is_compiled_only_when_enough_events_remain(tmp_path):
         )
         return monitor
 
-    # Pre-flight and two epoch ends: compiling would cost more than it
-    # saves, and every event runs eagerly.
-    short = fit("short", 2)
-    assert _traced(short) is None and short._event == 3
+    # Pre-flight and one epoch end short of the break-even point:
+    # compiling would cost more than it saves, and every event runs
+    # eagerly.
+    epochs = HealthMonitor.COMPILE_BREAK_EVEN - 1
+    short = fit("short", epochs)
+    assert _traced(short) is None and short._event == 1 + epochs
     # Eight steps per epoch, an event every second one.
     many = fit("many", 2, every_n_steps=2)
     assert _traced(many) is not None
     # As many epoch events as the break-even point: compiled after the
-    # pre-flight.
+    # first step.
     long = fit("long", HealthMonitor.COMPILE_BREAK_EVEN)
     assert _traced(long) is not None
     assert _traced(fit("never", 2, every_n_steps=1, compile=False)) is None
     assert _traced(fit("always", 1, compile=True)) is not None
+
+
+def test_compiling_waits_for_the_first_training_step(tmp_path):
+    """Keras traces its training function in the first step of `fit`;
+    compiling the probe at the same time would lengthen that step by the
+    whole compile (both are Python work under the interpreter lock)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(48, 8)).astype("float32")
+    y = rng.integers(0, 3, size=48)
+    monitor = HealthMonitor(tmp_path, probe=(x[:16], y[:16]), compile=True)
+    seen = {}
+
+    class Watch(keras.callbacks.Callback):
+        # After the monitor in the callback list: sees its state at the
+        # same hook.
+        def on_train_batch_begin(self, batch, logs=None):
+            p = monitor._probe
+            seen[batch] = p._compiler is not None or p._concrete is not None
+
+    _model().fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=1,
+        verbose=0,
+        callbacks=[monitor, Watch()],
+    )
+    # The pre-flight ran eagerly, nothing compiled before the first step;
+    # compiling started right after it, and `fit` ended with it done.
+    assert seen == {0: False, 1: True, 2: True}
+    assert _traced(monitor) is not None
+    assert monitor._probe._compiler is None
 
 
 def _uncompiled_probe(seed: int):
