@@ -30,6 +30,7 @@ first step, in which Keras traces its own training function).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -288,6 +289,118 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
     }
 
 
+def _stats_at(revision: str):
+    """The `kerasinit.monitor.stats` module as it was at a git revision."""
+    import importlib.util
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = subprocess.run(
+        ["git", "show", f"{revision}:kerasinit/monitor/stats.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = os.path.join(tempfile.mkdtemp(), "stats_at_revision.py")
+    with open(path, "w") as f:
+        f.write(source)
+    spec = importlib.util.spec_from_file_location("stats_at_revision", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_stats(against: str | None, repeat: int) -> None:
+    """Time the statistics alone on the reference workloads' shapes.
+
+    ReLU outputs and gradients of the shapes the MLP and the CNN give the
+    probe (512 examples), measured eagerly and compiled. With `against`, the
+    statistics module of that git revision runs too, interleaved with the
+    working tree's, and the table says whether both give the same numbers.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasinit.monitor import stats
+
+    modules = {"working tree": stats}
+    if against:
+        modules[against] = _stats_at(against)
+    rng = np.random.default_rng(0)
+    workloads = {
+        "mlp": (
+            [(512, 256)] * 8,
+            [[(784, 256), (256,)]] + [[(256, 256), (256,)]] * 7,
+        ),
+        # The ReLUs' statistics; their gradients are those of the
+        # BatchNormalization before them, and the output layer's.
+        "cnn": (
+            [(512, 28, 28, 16), (512, 14, 14, 32)],
+            [[(16,), (16,)], [(32,), (32,)], [(1568, 10), (10,)]],
+        ),
+    }
+    print(f"\n## statistics alone ({repeat} interleaved calls, medians)")
+    print(
+        "| workload | statistics | stats module | eager (ms) | compiled (ms) "
+        "| same numbers as the working tree |"
+    )
+    print("|---|---|---|---:|---:|---|")
+    for workload, (act_shapes, layers) in workloads.items():
+        outputs = [
+            tf.constant(np.maximum(rng.normal(size=s), 0.0).astype("f4"))
+            for s in act_shapes
+        ]
+        groups = [
+            (
+                [tf.constant(rng.normal(size=s).astype("f4")) for s in layer],
+                [tf.constant(rng.normal(size=s).astype("f4")) for s in layer],
+            )
+            for layer in layers
+        ]
+
+        def activations(m, outputs=outputs):
+            return m.activation_stats_many(
+                outputs,
+                dead_values=[0.0] * len(outputs),
+                saturation=[None] * len(outputs),
+                masked=False,
+            )
+
+        def gradients(m, groups=groups):
+            return m.gradient_stats_many(groups, masked=False)
+
+        for name, fn in (
+            ("activations", activations),
+            ("gradients", gradients),
+        ):
+            calls = {}
+            for label, m in modules.items():
+                calls[label, "eager"] = functools.partial(fn, m)
+                calls[label, "compiled"] = tf.function(functools.partial(fn, m))
+            results = {k: c() for k, c in calls.items()}
+            times = {k: [] for k in calls}
+            for _ in range(repeat):
+                for k, c in calls.items():
+                    t = time.perf_counter()
+                    tf.nest.map_structure(lambda v: v.numpy(), c())
+                    times[k].append(time.perf_counter() - t)
+            reference = results["working tree", "eager"]
+            for label in modules:
+                same = all(
+                    np.array_equal(
+                        results[label, "eager"][key].numpy(),
+                        reference[key].numpy(),
+                    )
+                    for key in reference
+                )
+                eager = statistics.median(times[label, "eager"]) * 1e3
+                compiled = statistics.median(times[label, "compiled"]) * 1e3
+                print(
+                    f"| {workload} | {name} | {label} | {eager:.1f} | "
+                    f"{compiled:.1f} | {'yes' if same else 'no'} |"
+                )
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
@@ -309,6 +422,16 @@ def main() -> None:
         "--compile-timing", nargs=2, metavar=("WORKLOAD", "WHEN")
     )
     parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="time the statistics alone, and nothing else",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REVISION",
+        help="with --stats: also the statistics of this git revision",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=5,
@@ -324,6 +447,9 @@ def main() -> None:
         return
     if args.compile_timing:
         print(json.dumps(run_compile_timing(*args.compile_timing, args.smoke)))
+        return
+    if args.stats:
+        run_stats(args.against, repeat=3 if args.smoke else 15)
         return
     import platform
 
