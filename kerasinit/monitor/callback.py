@@ -143,8 +143,8 @@ class HealthMonitor(keras.callbacks.Callback):
     """
 
     # Compiling the probe in the background after the first step adds about
-    # 0.25 s to the reference MLP's training and 0.6 s to the small CNN's,
-    # and saves 0.09 s and 0.28 s per later event (an eager call against a
+    # 0.26 s to the reference MLP's training and 0.67 s to the small CNN's,
+    # and saves 0.1 s and 0.29 s per later event (an eager call against a
     # compiled one; `benchmarks/overhead.py`): it pays for itself over two
     # to three events.
     COMPILE_BREAK_EVEN = 3
