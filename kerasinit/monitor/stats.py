@@ -70,30 +70,29 @@ def _flat_f32(t) -> tf.Tensor:
     return tf.reshape(tf.cast(t, tf.float32), _flat_shape())
 
 
-# One ``[-1]`` per graph (and one for eager execution) that every flattening
-# shares: a shape given as a list is a new constant each time, which doubles
-# the operations of a traced flattening and takes a slow path eagerly.
-_FLAT_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Constants that every statistic shares, one per graph (and one for eager
+# execution): a constant written inline is a new one each time, which adds
+# operations to a traced graph and takes a slow path eagerly.
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared_constant(value, dtype) -> tf.Tensor:
+    graph = tf.compat.v1.get_default_graph()
+    per_graph = _SHARED.setdefault(graph, {})
+    key = (tuple(value), dtype)
+    if key not in per_graph:
+        per_graph[key] = tf.constant(value, dtype)
+    return per_graph[key]
 
 
 def _flat_shape() -> tf.Tensor:
-    graph = tf.compat.v1.get_default_graph()
-    shape = _FLAT_SHAPES.get(graph)
-    if shape is None:
-        shape = _FLAT_SHAPES[graph] = tf.constant([-1])
-    return shape
-
-
-_NO_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    """``[-1]``, the shape of every flattening."""
+    return _shared_constant([-1], tf.int32)
 
 
 def _no_weights() -> tf.Tensor:
-    """An empty float32 vector, one per graph, as `_flat_shape`."""
-    graph = tf.compat.v1.get_default_graph()
-    empty = _NO_WEIGHTS.get(graph)
-    if empty is None:
-        empty = _NO_WEIGHTS[graph] = tf.constant([], tf.float32)
-    return empty
+    """An empty float32 vector: a bincount's weights of one per entry."""
+    return _shared_constant([], tf.float32)
 
 
 def _flat(t) -> tf.Tensor:
@@ -199,11 +198,11 @@ class _Rows:
         is mapped to bucket ``row * bins + its position in the row's
         range``, and one bincount counts every row at once (O(N) memory,
         instead of the one-hot of N x buckets that `tf.summary.histogram`
-        builds; and on the CPU a third of the time of
-        `tf.histogram_fixed_width`, which recomputes every position in
-        float64 and counts them on one thread). A constant row has no
-        width: its values go to the middle bucket, as in the unit-wide range
-        centred on the value that `histogram_table` gives it.
+        builds; and faster on the CPU than `tf.histogram_fixed_width`,
+        which recomputes every position in float64: see `--stats` in
+        ``benchmarks/overhead.py``). A constant row has no width: its
+        values go to the middle bucket, as in the unit-wide range centred on
+        the value that `histogram_table` gives it.
         """
         k = self.values.shape[0]
         width = self.hi - self.lo
@@ -220,8 +219,9 @@ class _Rows:
             # The upper clip keeps each row's maximum in its last bucket.
             # Without masks every value is at least its row's minimum, so
             # the position is at least 0; with masks, the lower clip keeps
-            # masked values inside their row. (Two element-wise ops:
-            # `tf.clip_by_value` costs six times one of them on the CPU.)
+            # masked values inside their row. (Plain element-wise ops:
+            # `tf.clip_by_value` costs several times one of them on the
+            # CPU.)
             at = tf.minimum(multiply(values - self.lo, scale), bins - 0.5)
             if self.masked:
                 at = tf.maximum(at, 0.0)
