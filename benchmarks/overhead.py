@@ -121,6 +121,16 @@ def _time_hooks(monitor, total: dict) -> None:
         setattr(monitor, name, timed)
 
 
+def _median_seconds(call, n: int = 5) -> float:
+    """The median wall time of `n` calls of `call`."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def run_one(workload: str, config: str, smoke: bool) -> dict:
     """One configuration in this process; returns its measurements."""
     import keras
@@ -134,7 +144,6 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
     model = _model(workload)
     log_dir = tempfile.mkdtemp(prefix="kerasinit-bench-")
     probe = (x[:512], y[:512])
-    probe_x = probe[0]
     callbacks = {
         "plain": [],
         "tensorboard": [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)],
@@ -171,22 +180,15 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         monitor = callbacks[0]
         out["compiled_in_fit"] = monitor._probe._concrete is not None
 
-        def median_call(call):
-            times = []
-            for _ in range(5):
-                t = time.perf_counter()
-                call()
-                times.append(time.perf_counter() - t)
-            return sorted(times)[len(times) // 2]
-
-        probe = monitor._probe
+        p = monitor._probe
         # A later eager call, as the events before compiling run (the
         # first one also creates every kernel once).
-        out["eager_s_per_sample"] = median_call(probe._run_eager) / len(probe_x)
-        probe.start_compiling()
-        probe.wait()
-        out["probe_s"] = median_call(probe)
-        out["probe_s_per_sample"] = out["probe_s"] / len(probe_x)
+        eager_s = _median_seconds(p._run_eager)
+        out["eager_s_per_sample"] = eager_s / len(probe[0])
+        p.start_compiling()
+        p.wait()
+        out["probe_s"] = _median_seconds(p)
+        out["probe_s_per_sample"] = out["probe_s"] / len(probe[0])
         # Steady-state training step per sample, without tracing.
         batch = (x[:128], y[:128])
         model.train_on_batch(*batch)
@@ -212,33 +214,21 @@ def run_depth(depth: int, smoke: bool) -> dict:
     p.build(tf.constant(x), tf.constant(y), None)
     p()
     first_s = time.perf_counter() - t
-    eager = []
-    for _ in range(3):
-        t = time.perf_counter()
-        p()
-        eager.append(time.perf_counter() - t)
+    eager_s = _median_seconds(p, n=3)
     t = time.perf_counter()
     p.start_compiling()
     p.wait()
     compile_s = time.perf_counter() - t
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        p()
-        times.append(time.perf_counter() - t)
-    step = []
+    probe_s = _median_seconds(p)
     model.train_on_batch(x, y)
-    for _ in range(5):
-        t = time.perf_counter()
-        model.train_on_batch(x, y)
-        step.append(time.perf_counter() - t)
+    step_s = _median_seconds(lambda: model.train_on_batch(x, y))
     return {
         "depth": depth,
         "first_s": first_s,
-        "eager_s": sorted(eager)[1],
+        "eager_s": eager_s,
         "compile_s": compile_s,
-        "probe_s": sorted(times)[2],
-        "step_s": sorted(step)[2],
+        "probe_s": probe_s,
+        "step_s": step_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         / 1024,
     }
@@ -565,6 +555,7 @@ def _print_compile_timing(args) -> None:
         "other start |"
     )
     print("|---|---|---:|---:|---:|---:|")
+    other = {"begin": "after_first_step", "after_first_step": "begin"}
     smoke = ["--smoke"] if args.smoke else []
     for workload in ("mlp", "cnn"):
         rounds = [
@@ -581,7 +572,6 @@ def _print_compile_timing(args) -> None:
             for r in rounds
         ]
         for w in whens:
-            other = {"begin": "after_first_step", "after_first_step": "begin"}
             wins = (
                 f"{sum(a[w] < a[other[w]] for a in added)} of {len(added)}"
                 if w in other
