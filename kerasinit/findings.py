@@ -16,6 +16,7 @@ import math
 
 __all__ = [
     "Finding",
+    "Diagnosis",
     "HealthWarning",
     "DeadUnitsWarning",
     "SaturationWarning",
@@ -26,6 +27,8 @@ __all__ = [
     "SymmetricWeightsWarning",
     "DeepSaturatingStackWarning",
     "SignalPropagationWarning",
+    "CollapseWarning",
+    "LearningRateWarning",
     "WARNING_CLASSES",
     "SEVERITIES",
 ]
@@ -73,6 +76,14 @@ class SignalPropagationWarning(HealthWarning):
     """The forward signal explodes or vanishes through the model at init."""
 
 
+class CollapseWarning(HealthWarning):
+    """Layer outputs become the same for every example (rank collapse)."""
+
+
+class LearningRateWarning(HealthWarning):
+    """Weight updates are far too large or far too small for the weights."""
+
+
 #: Finding kind -> warning class. Kinds are stable identifiers: they appear in
 #: TensorBoard records, the dashboard and `Finding.kind`.
 WARNING_CLASSES: dict[str, type[HealthWarning]] = {
@@ -86,6 +97,9 @@ WARNING_CLASSES: dict[str, type[HealthWarning]] = {
     "deep_saturating_stack": DeepSaturatingStackWarning,
     "exploding_signal": SignalPropagationWarning,
     "vanishing_signal": SignalPropagationWarning,
+    "representation_collapse": CollapseWarning,
+    "learning_rate_high": LearningRateWarning,
+    "learning_rate_low": LearningRateWarning,
 }
 
 
@@ -141,3 +155,94 @@ class Finding:
             v = out[key]
             out[key] = float(v) if v is not None and math.isfinite(v) else None
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """One problem, once: where it starts, how far it spreads, why, the fix.
+
+    Per-layer `Finding` objects are the evidence; a `Diagnosis` is what a
+    user reads. Conditions that follow from an earlier layer's (units dead
+    below a collapsed layer, gradients vanishing below a dead one) are part
+    of the earlier layer's diagnosis, not diagnoses of their own.
+
+    Attributes:
+        kind: one of `WARNING_CLASSES`' keys: the root condition.
+        severity: ``"info"``, ``"warning"`` or ``"error"``.
+        first_layer: the path of the layer where the problem starts, or
+            ``""`` for a model-wide diagnosis.
+        layers: every layer the problem covers, in model order, starting
+            with `first_layer`.
+        step: the global step at which it was first diagnosed.
+        value: the measured value at `first_layer` (the evidence's headline).
+        threshold: the threshold that value crossed.
+        evidence: one sentence of numbers: what was measured where.
+        cause: the most likely cause, read from the model, the inputs or the
+            optimizer (e.g. "kernel std 1.0 is 16x the He std 0.0625").
+        advice: one concrete fix.
+        findings: the per-layer findings this diagnosis groups.
+    """
+
+    kind: str
+    severity: str
+    first_layer: str
+    layers: tuple[str, ...]
+    step: int | None
+    value: float
+    threshold: float
+    evidence: str
+    cause: str
+    advice: str
+    findings: tuple[Finding, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in WARNING_CLASSES:
+            raise ValueError(
+                f"Expected `kind` to be one of {sorted(WARNING_CLASSES)}. "
+                f"Received: kind={self.kind!r}"
+            )
+        if self.severity not in SEVERITIES:
+            raise ValueError(
+                f"Expected `severity` to be one of {SEVERITIES}. "
+                f"Received: severity={self.severity!r}"
+            )
+
+    @property
+    def warning_class(self) -> type[HealthWarning]:
+        return WARNING_CLASSES[self.kind]
+
+    @property
+    def message(self) -> str:
+        """One line: kind, where it starts, how far it spreads, evidence."""
+        where = self.first_layer or "the model"
+        span = (
+            f" and {len(self.layers) - 1} layer(s) after it"
+            if len(self.layers) > 1
+            else ""
+        )
+        kind = self.kind.replace("_", " ")
+        return f"{kind} from '{where}'{span}: {self.evidence}"
+
+    def __str__(self) -> str:
+        return f"{self.message} Likely cause: {self.cause} Fix: {self.advice}"
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict (non-finite numbers become ``None``)."""
+
+        def num(v):
+            return float(v) if v is not None and math.isfinite(v) else None
+
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "first_layer": self.first_layer,
+            "layers": list(self.layers),
+            "step": self.step,
+            "value": num(self.value),
+            "threshold": num(self.threshold),
+            "message": self.message,
+            "evidence": self.evidence,
+            "cause": self.cause,
+            "advice": self.advice,
+            "findings": [f.to_dict() for f in self.findings],
+        }

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 
 PLUGIN_NAME = "kerasinit"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUN_SUBDIR = "kerasinit"
 RECORD_TAG = "kerasinit/record"
 FINDINGS_TEXT_TAG = "kerasinit/findings"
@@ -58,6 +58,10 @@ ACTIVATION_METRICS = (
     "dead_fraction",
     "saturation_fraction",
     "act_nonfinite",
+    "act_rms",
+    "signal_gain",
+    "cosine_similarity",
+    "duplicate_fraction",
 )
 #: Per-layer gradient statistics (need a probe with targets).
 GRADIENT_METRICS = (
@@ -65,6 +69,7 @@ GRADIENT_METRICS = (
     "weight_norm",
     "grad_weight_ratio",
     "grad_nonfinite",
+    "update_ratio",
 )
 #: The metrics the dashboard's health map shows, with how to display them.
 HEATMAP_METRICS = {
@@ -83,6 +88,12 @@ FINDING_KINDS = (
     "vanishing_gradients",
     "exploding_gradients",
     "nonfinite",
+    "exploding_signal",
+    "vanishing_signal",
+    "representation_collapse",
+    "symmetric_weights",
+    "learning_rate_high",
+    "learning_rate_low",
 )
 
 
@@ -111,6 +122,7 @@ def record(
     layers: list[dict],
     stats: dict[str, dict[str, float]],
     findings: list[dict],
+    diagnoses: list[dict] | None = None,
 ) -> str:
     """Serialize one logging event for `RECORD_TAG`.
 
@@ -127,7 +139,12 @@ def record(
             as ``None``).
         findings: *every* finding so far in the run, each
             ``{"kind", "layer", "step", "value", "threshold", "message",
-            "advice", "severity"}``.
+            "advice", "severity"}``: the per-layer evidence.
+        diagnoses: *every* diagnosis so far in the run, each
+            `kerasinit.findings.Diagnosis.to_dict()`: ``{"kind", "severity",
+            "first_layer", "layers", "step", "value", "threshold",
+            "message", "evidence", "cause", "advice", "findings"}``. A
+            version-1 record has none; `parse_record` gives it ``[]``.
     """
     return json.dumps(
         {
@@ -139,6 +156,7 @@ def record(
             "layers": layers,
             "stats": stats,
             "findings": findings,
+            "diagnoses": list(diagnoses or []),
         },
         allow_nan=False,
         separators=(",", ":"),
@@ -157,4 +175,5 @@ def parse_record(text: str | bytes) -> dict:
             f"record version {data['version']} is newer than this reader "
             f"({SCHEMA_VERSION}); upgrade kerasinit"
         )
+    data.setdefault("diagnoses", [])
     return data
