@@ -2,6 +2,6 @@
 
 import sys
 
-from kerasinit.cli import main
+from kerasinit_cli import main
 
 sys.exit(main())
