@@ -223,9 +223,7 @@ def _unreadable(path: str) -> str | None:
     except (zipfile.BadZipFile, OSError) as exc:
         return f"not a Keras model archive: corrupt zip archive ({exc})"
     if "config.json" not in names:
-        return (
-            "not a Keras model archive: the zip archive has no config.json"
-        )
+        return "not a Keras model archive: the zip archive has no config.json"
     return None
 
 
