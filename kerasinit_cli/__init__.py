@@ -6,7 +6,7 @@ backend (seconds, and TensorFlow's start-up log lines), because importing
 `kerasinit` is what registers its initializers and layers for
 `"kerasinit>Name"` strings and `.keras` files. So the parser lives here,
 outside that package, and the package is imported only by a command that
-needs it, after TensorFlow's C++ log level is set.
+needs it, with TensorFlow's C++ log level set first.
 
 Exit codes: 0 success (or only warnings), 1 when `check` finds an error,
 2 for a usage error or a model file that cannot be loaded.
@@ -21,10 +21,11 @@ import json
 import os
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "import_tensorflow_quietly", "demo_worker"]
 
 _DESCRIPTION = """\
 Initialization and activation health for Keras 3 models.
@@ -45,9 +46,10 @@ examples:
   kerasinit check model.keras
 """
 
-# TensorFlow reads this once, when it is first imported: 2 keeps errors and
-# drops the INFO and WARNING start-up lines that would bury the output.
-_TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's native log lines: severity letter, then the date ("I1129 ").
+_LOG_LINE = re.compile(r"^([IWEF])\d{4} ")
+# absl prints this before the native lines that come ahead of its set-up.
+_ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog()"
 
 
 def _positive_int(text: str) -> int:
@@ -190,10 +192,65 @@ def _error(message: str) -> int:
     return 2
 
 
-def _quiet_tensorflow() -> None:
-    """Set TensorFlow's C++ log level, unless the user chose one."""
-    key, level = _TF_LOG_LEVEL
-    os.environ.setdefault(key, level)
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow at the C++ log level the user chose, 3 if none.
+
+    `TF_CPP_MIN_LOG_LEVEL` is read once, when TensorFlow is first imported,
+    so it is set here first. TensorFlow 2.21 writes its start-up lines
+    before its logging reads the variable, so those lines are also caught
+    on the process's stderr during the import and filtered by the same
+    level (1 drops INFO, 2 also WARNING, 3 also ERROR); everything else the
+    import prints, such as a Python traceback, is passed on. The default is
+    3 because a machine without a CUDA driver logs that as an ERROR on
+    every start; a failure that matters reaches the user as a Python
+    exception whatever the level.
+    """
+    key = "TF_CPP_MIN_LOG_LEVEL"
+    os.environ.setdefault(key, "3")
+    if "tensorflow" in sys.modules or _keras_backend() != "tensorflow":
+        return
+    try:
+        level = int(os.environ[key])
+    except ValueError:
+        level = 0
+    hidden = "IWE"[: max(0, min(level, 3))]
+    if not hidden:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace")
+            dropping = False
+            for line in lines.splitlines(keepends=True):
+                severity = _LOG_LINE.match(line)
+                if severity:
+                    dropping = severity.group(1) in hidden
+                elif line.startswith(_ABSL_BANNER):
+                    dropping = True
+                # A line with no prefix continues the log line before it.
+                if not dropping:
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def demo_worker(*args) -> None:
+    """The entry point of a `kerasinit demo` worker process.
+
+    A spawned process imports its target's module before calling it; this
+    module is light, so TensorFlow is imported here, quietly, and not as a
+    side effect of unpickling the target.
+    """
+    import_tensorflow_quietly()
+    from kerasinit.demo.running import _worker
+
+    _worker(*args)
 
 
 def _unreadable(path: str) -> str | None:
@@ -228,7 +285,7 @@ def _unreadable(path: str) -> str | None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    import_tensorflow_quietly()
     from kerasinit.demo import run_demo
 
     try:
@@ -276,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = _unreadable(args.model)
         if problem is not None:
             return _error(f"cannot load model {args.model!r}: {problem}")
-        _quiet_tensorflow()
+        import_tensorflow_quietly()
         from kerasinit.cli import run_check
 
         return run_check(args.model)

@@ -32,6 +32,7 @@ from kerasinit.demo.experiments import (
     run_name,
 )
 from kerasinit.demo.report import fmt, print_summary
+from kerasinit_cli import demo_worker
 
 __all__ = ["Reinit", "RunResult", "default_jobs", "run_demo", "verdicts"]
 
@@ -306,8 +307,13 @@ def run_demo(
 
 
 def _worker(tasks, results, config, seed, logdir, chosen) -> None:
-    """A demo process: run experiments from `tasks` until the sentinel."""
+    """A demo process: run experiments from `tasks` until the sentinel.
+
+    `config` comes as a dict: unpickling a `DemoConfig` would import this
+    package, and TensorFlow with it, before the worker could quiet it.
+    """
     logging.getLogger("kerasinit.monitor").setLevel(logging.ERROR)
+    config = DemoConfig(**config)
     plan = _plan(config, seed, chosen)
     for index in iter(tasks.get, None):
         for result in _run_experiment(plan[index], config, seed, logdir):
@@ -408,24 +414,25 @@ def _run_parallel(plan, order, jobs, config, seed, logdir, chosen, report):
         tasks.put(index)
     for _ in range(jobs):
         tasks.put(None)
-    # TensorFlow's start-up lines would interleave with the progress.
-    env_key = "TF_CPP_MIN_LOG_LEVEL"
-    previous = os.environ.get(env_key)
-    os.environ.setdefault(env_key, "2")
+    # The workers import TensorFlow quietly (its start-up lines would
+    # interleave with the progress), from a module that does not import it.
     workers = [
         context.Process(
-            target=_worker,
-            args=(tasks, results, config, seed, logdir, chosen),
+            target=demo_worker,
+            args=(
+                tasks,
+                results,
+                dataclasses.asdict(config),
+                seed,
+                logdir,
+                chosen,
+            ),
             daemon=True,
         )
         for _ in range(jobs - 1)
     ]
-    try:
-        for worker in workers:
-            worker.start()
-    finally:
-        if previous is None:
-            os.environ.pop(env_key, None)
+    for worker in workers:
+        worker.start()
 
     def collect() -> None:
         finished = 0

@@ -1,0 +1,254 @@
+"""`kerasinit demo`: its experiments, re-initialization, runs and summary."""
+
+import dataclasses
+import glob
+import io
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from kerasinit import cli, datasets, demo
+from kerasinit._seed import derive
+from kerasinit.demo import experiments, report, running
+from kerasinit_tensorboard import schema
+
+# -- experiments and the summary --------------------------------------------
+
+
+def test_experiments_are_frozen_and_hold_out_the_probe():
+    config = demo.DemoConfig.quick()
+    plan = experiments.experiments(config, seed=0)
+    assert [e.name for e in plan] == ["mlp"] * len(demo.ACTIVATIONS) + [
+        "mlp50",
+        "cnn_bn",
+    ]
+    assert tuple(e.activation for e in plan[:6]) == demo.ACTIVATIONS
+    for experiment in plan:
+        assert isinstance(experiment, demo.Experiment)
+        data = experiment.data
+        assert len(data.x) == config.n_train
+        assert len(data.x_val) == config.n_val
+        assert len(data.x_probe) == config.n_probe
+        # The probe comes from the held-out examples, never the training set.
+        np.testing.assert_array_equal(
+            data.x_probe, data.x_val[: len(data.x_probe)]
+        )
+        assert experiment.cost == (
+            len(experiment.initializers) * experiment.layers
+        )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan[0].learning_rate = 1.0
+    assert plan[0].run_names()[0] == "sigmoid-zeros"
+    assert plan[-1].run_names() == ["normal_1", "normal_0.001", "glorot", "he"]
+
+
+def test_unknown_initializer_key_is_refused():
+    with pytest.raises(ValueError, match="initializer='orthogonal'"):
+        experiments.make_initializer("orthogonal", "relu", seed=0)
+
+
+def _result(experiment, activation, init, accuracy, findings):
+    return running.RunResult(
+        experiment=experiment,
+        activation=activation,
+        initializer=init,
+        log_dir=os.path.join("runs", experiment, f"{activation}-{init}"),
+        accuracy=accuracy,
+        loss=1.0 - accuracy,
+        findings=findings,
+    )
+
+
+def test_summary_tables_use_the_shared_report():
+    results = [
+        _result("mlp", "relu", "zeros", 0.333, {"symmetric_weights": 2}),
+        _result("mlp", "relu", "he", 0.9, {}),
+        _result("mlp", "tanh", "he", 0.8, {"saturation": 1, "dead_units": 3}),
+    ]
+    runs = report.RunsReport(results)
+    assert runs["mlp/relu-he"] is results[1]
+    lines = str(runs).splitlines()
+    assert lines[0].split() == [
+        "run",
+        "accuracy",
+        "loss",
+        "findings",
+        "by",
+        "kind",
+    ]
+    assert lines[2].split() == [
+        "mlp/relu-zeros",
+        "0.333",
+        "0.667",
+        "2",
+        "symmetric_weights",
+        "2",
+    ]
+    assert lines[3].split()[3:] == ["0", "-"]
+    assert lines[4].split()[3:] == ["4", "dead_units", "3,", "saturation", "1"]
+    assert runs.to_list()[1]["accuracy"] == 0.9
+
+    grid = report.GridReport(results)
+    assert grid.initializers == ["zeros", "he"]
+    assert [row.activation for row in grid] == ["tanh", "relu"]
+    assert grid["tanh"].accuracies == (None, 0.8)
+    text = str(grid).splitlines()
+    assert text[0].split() == ["zeros", "He"]
+    assert text[3].split() == ["relu", "0.33", "0.90"]
+
+
+# -- runs ----------------------------------------------------------------------
+
+
+def test_reinitialized_model_trains_like_a_fresh_one():
+    # The demo re-initializes one compiled model per run instead of building
+    # a new one; that must give exactly what a fresh model would.
+    x, y = datasets.spirals(256, seed=0)
+    make = keras.initializers.GlorotNormal
+
+    def fresh():
+        layers = [keras.Input((16,))]
+        for i in range(3):
+            layers.append(
+                keras.layers.Dense(
+                    8,
+                    activation="tanh",
+                    kernel_initializer=make(seed=derive(5, i)),
+                )
+            )
+        layers.append(
+            keras.layers.Dense(3, kernel_initializer=make(seed=derive(5, 3)))
+        )
+        return keras.Sequential(layers)
+
+    def train(model):
+        keras.utils.set_random_seed(7)
+        model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    keras.utils.set_random_seed(7)
+    reference = fresh()
+    reference.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
+    expected = train(reference)
+
+    reinit = running.Reinit(fresh(), 1e-2)
+    # Dirty the model and the optimizer first, as a previous run would.
+    train(reinit.model)
+    reinit.reset(lambda i: make(seed=derive(5, i)))
+    got = train(reinit.model)
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _events(path):
+    """The `Event` protos of one event file."""
+    # TODO(14): read through the package's public event reader instead.
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
+
+    for record in tf.data.TFRecordDataset(path):
+        yield event_pb2.Event.FromString(record.numpy())
+
+
+def _records(run_dir):
+    import tensorflow as tf
+
+    files = glob.glob(os.path.join(run_dir, schema.RUN_SUBDIR, "events.*"))
+    records = []
+    for path in files:
+        for event in _events(path):
+            for value in event.summary.value:
+                if value.tag == schema.RECORD_TAG:
+                    raw = tf.make_ndarray(value.tensor)
+                    text = raw.item() if raw.shape == () else raw.ravel()[0]
+                    records.append(schema.parse_record(text))
+    return records
+
+
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    logdir = tmp_path / "demo"
+    code = cli.main(["demo", "--quick", "--logdir", str(logdir)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"tensorboard --logdir {logdir}" in out
+
+    n_grid = len(demo.ACTIVATIONS) * len(demo.INITIALIZERS)
+    run_dirs = sorted(
+        os.path.relpath(p, logdir)
+        for p in glob.glob(str(logdir / "*" / "*"))
+        if os.path.isdir(p)
+    )
+    assert len([d for d in run_dirs if d.startswith("mlp/")]) == n_grid
+    assert "mlp50/relu-he" in run_dirs
+    assert "cnn_bn/he" in run_dirs
+
+    # Every run has the monitor's records, and the summary's findings count
+    # is what the monitor wrote (the latest record carries all findings).
+    table = dict(
+        re.findall(r"^(\w+/[\w.-]+)\s+[\d.na]+\s+[\d.na]+\s+(\d+)\s", out, re.M)
+    )
+    assert len(table) == len(run_dirs)
+    for run in run_dirs:
+        records = _records(str(logdir / run))
+        assert records, run
+        latest = max(records, key=lambda r: r["event"])
+        assert len(latest["findings"]) == int(table[run]), run
+    # The grid shows what it is meant to: zeros never trains, and a run
+    # with all-zero kernels is flagged.
+    zeros = _records(str(logdir / "mlp" / "relu-zeros"))
+    assert max(zeros, key=lambda r: r["event"])["findings"]
+
+
+def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
+    config = dataclasses.replace(
+        demo.DemoConfig.quick(epochs=1), n_train=256, n_val=64, n_probe=64
+    )
+
+    def only(experiment, activation, init):
+        return (experiment, activation) in {
+            ("mlp", "relu"),
+            ("mlp", "tanh"),
+            ("cnn_bn", "relu"),
+        } and init in ("he", "glorot")
+
+    runs = {}
+    for jobs in (1, 2):
+        out = io.StringIO()
+        results = demo.run_demo(
+            logdir=str(tmp_path / f"jobs{jobs}"),
+            config=config,
+            only=only,
+            jobs=jobs,
+            out=out,
+        )
+        text = out.getvalue()
+        assert f"{jobs} process" in text
+        # A progress line per run, then the summary in plan order.
+        assert len(re.findall(r"^\[\s*\d+/6\] ", text, re.M)) == 6
+        assert [r.name for r in results] == [
+            "tanh-glorot",
+            "tanh-he",
+            "relu-glorot",
+            "relu-he",
+            "glorot",
+            "he",
+        ]
+        assert not [r.error for r in results if r.error]
+        runs[jobs] = [(r.accuracy, r.loss, r.findings) for r in results]
+        for r in results:
+            assert glob.glob(os.path.join(r.log_dir, "kerasinit", "*tfevents*"))
+    # Every run is seeded on its own: which process runs it changes nothing.
+    assert runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
+def test_demo_rejects_bad_jobs(jobs, tmp_path):
+    with pytest.raises(ValueError, match="`jobs`"):
+        demo.run_demo(logdir=str(tmp_path), jobs=jobs)
