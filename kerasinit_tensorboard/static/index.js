@@ -482,8 +482,11 @@ function profileChart(spec) {
       const idx = state.highlight.layers.map((l) => health.layers.indexOf(l)).filter((i) => i >= 0);
       if (idx.length) {
         const half = (W - left - right) / (depth - 1) / 2;
+        const x0 = px(Math.min(...idx)) - half;
+        const x1 = px(Math.max(...idx)) + half;
         ctx.fillStyle = HIGHLIGHT;
-        ctx.fillRect(px(Math.min(...idx)) - half, top, px(Math.max(...idx)) - px(Math.min(...idx)) + 2 * half, plotBottom + 4 + band - top);
+        ctx.fillRect(x0, top, x1 - x0, plotBottom + 4 + band - top);
+        canvas.dataset.highlight = `${Math.ceil(x0)},${Math.floor(x1)}`;
       }
     }
   }
@@ -645,7 +648,9 @@ function healthPanel(run) {
   layers.forEach((layer, i) => {
     const label = el("div", {
       class: rows.includes(i) ? "ki-label ki-highlight" : "ki-label",
-      text: i % every === 0 || rows.includes(i) ? layer : "",
+      // Every label where rows are tall enough, else every few, so that
+      // the text stays legible; the title names every row.
+      text: i % every === 0 ? layer : "",
       title: layer,
       dataset: { layer },
       onclick: () => openDetail(run, layer),
@@ -764,6 +769,7 @@ function verdictsView() {
         if (open) state.expanded.delete(key);
         else state.expanded.add(key);
         state.highlight = active && open ? null : { run, layers: v.layers, key };
+        if (state.highlight && v.first_layer) state.detail = { run, layer: v.first_layer, step: null };
         renderViews();
       };
       const swatch = el("span", { class: "ki-swatch" });
