@@ -441,14 +441,21 @@ def _check_verdict_click(frame, dash_runs, python_loader):
     assert panel.locator(".ki-label.ki-highlight").evaluate_all(
         "ls => ls.map(l => l.dataset.layer)"
     ) == list(diagnosis.layers)
-    edge = _cell_rgb(
-        frame,
-        run.name,
-        "dead_fraction",
-        run.layers.index(diagnosis.first_layer),
-        0,
+    first = run.layers.index(diagnosis.first_layer)
+    outline = frame.evaluate(
+        """([run, rows]) => {
+            const c = document.querySelector(
+                `.ki-heatmap[data-run="${CSS.escape(run)}"]`
+                + '[data-metric="dead_fraction"]');
+            const h = Number(c.dataset.cellHeight);
+            const ctx = c.getContext("2d");
+            return rows.map(r => [...ctx.getImageData(1, r * h + 1, 1, 1).data]
+                .slice(0, 3));
+        }""",
+        [run.name, [first, 0]],
     )
-    assert edge != [0, 0, 0]
+    assert outline[0] == [0xFF, 0x2D, 0x55]  # the outline's top edge
+    assert outline[1] != [0xFF, 0x2D, 0x55]  # a row outside the verdict
     # ... and banded in the profile, over their layer indices only.
     tint = frame.evaluate(
         """() => {
