@@ -852,7 +852,7 @@ function verdictDetail(v) {
       "td",
       { colspan: 8 },
       el("p", { class: "ki-muted", text: `${v.message}${v.step == null ? "" : ` (first at step ${v.step})`}` }),
-      el("table", { class: "ki-table ki-evidence-table" }, el("thead", {}, head), rows),
+      el("div", { class: "ki-evidence-scroll" }, el("table", { class: "ki-table ki-evidence-table" }, el("thead", {}, head), rows)),
     ),
   );
 }
