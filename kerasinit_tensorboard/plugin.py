@@ -65,8 +65,8 @@ class KerasinitPlugin(base_plugin.TBPlugin):
 
     * ``/runs``: runs with kerasinit data, each with its layers, event
       count, last step, worst severity and verdicts in brief; and the
-      metrics, kinds and severities the page shows, so that the page does
-      not repeat the schema.
+      metrics and severities the page shows, so that the page does not
+      repeat the schema.
     * ``/health?run=R``: the health-map matrices (non-finite values as the
       strings ``"nan"``, ``"inf"``, ``"-inf"``), the steps, and whether
       TensorBoard thinned the scalars.
@@ -202,7 +202,6 @@ class KerasinitPlugin(base_plugin.TBPlugin):
         return {
             "runs": runs,
             "metrics": _metric_specs(),
-            "kinds": list(schema.FINDING_KINDS),
             "severities": list(schema.SEVERITIES),
         }
 

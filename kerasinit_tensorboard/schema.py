@@ -24,7 +24,9 @@ with ``/``, e.g. ``encoder/dense_1``):
   has new findings;
 * the plugin tensor `RECORD_TAG` (plugin name `PLUGIN_NAME`), one per logging
   event: a UTF-8 JSON string, see `record`.
-* the custom-scalars layout (written once, to the run).
+* the custom-scalars layout (written once, to the run), as
+  `kerasinit_tensorboard.layout.scalars_layout` builds it: one chart per
+  metric holding every layer, and one closed section per layer.
 
 Downsampling: TensorBoard keeps a bounded reservoir per tag (by default 10
 points for a third-party plugin's tensors in the Python loader, 100 in the Rust

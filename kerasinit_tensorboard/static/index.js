@@ -6,8 +6,8 @@
 // put on the page with textContent, a DOM property, or canvas fillText,
 // never as markup: layer names are user-controlled.
 //
-// The metrics, finding kinds and severities come from the /runs route (the
-// schema), never from a list kept here.
+// The metrics and severities come from the /runs route (the schema), never
+// from a list kept here.
 
 const REFRESH_MS = 30000;
 const MAX_SELECTED = 4;
@@ -33,7 +33,7 @@ const HIGHLIGHT_EDGE = "#ff2d55";
 
 const state = {
   runs: [],
-  spec: { metrics: {}, kinds: [], severities: [] },
+  spec: { metrics: {}, severities: [] },
   selected: [],
   userSelected: false,
   sort: { key: "severity", dir: -1 },
@@ -1191,7 +1191,7 @@ async function refresh() {
   try {
     const body = await getJSON("runs");
     state.runs = body.runs;
-    state.spec = { metrics: body.metrics, kinds: body.kinds, severities: body.severities };
+    state.spec = { metrics: body.metrics, severities: body.severities };
     const names = body.runs.map((r) => r.run);
     state.selected = state.selected.filter((r) => names.includes(r));
     if (!state.userSelected || !state.selected.length) state.selected = defaultSelection(body.runs);

@@ -7,6 +7,7 @@ counts, thinned scalars, hostile names, unreadable records, bad parameters.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -154,6 +155,10 @@ def test_newest_record_at_a_step_wins(tmp_path):
         "advice": "Use He init.",
         "findings": [finding("dead_units", "b", 4)],
     }
+    # Event files are read in name order, and the name starts with the
+    # second it was created in: a second later, this file sorts last, as a
+    # resumed run's does.
+    time.sleep(1.1)
     writer = tf.summary.create_file_writer(str(run_dir / schema.RUN_SUBDIR))
     with writer.as_default():
         tf.summary.write(
