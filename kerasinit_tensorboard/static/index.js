@@ -644,7 +644,7 @@ function healthPanel(run) {
   const rows = highlightedRows(run, layers);
   const labels = el("div", { class: "ki-labels" });
   labels.style.gridTemplateRows = `repeat(${layers.length}, ${h}px)`;
-  const every = h >= 9 ? 1 : Math.ceil(9 / h);
+  const every = h >= 10 ? 1 : Math.ceil(10 / h);
   layers.forEach((layer, i) => {
     const label = el("div", {
       class: rows.includes(i) ? "ki-label ki-highlight" : "ki-label",
@@ -655,7 +655,7 @@ function healthPanel(run) {
       dataset: { layer },
       onclick: () => openDetail(run, layer),
     });
-    label.style.fontSize = `${Math.min(12, Math.max(9, h - 1))}px`;
+    label.style.fontSize = `${Math.min(12, Math.max(8, h))}px`;
     labels.append(label);
   });
   const grid = el(
