@@ -67,6 +67,23 @@ def findings(record: dict, kind: str | None = None) -> list[dict]:
     return out
 
 
+def json_value(value) -> float | str | None:
+    """A statistic for the page: a float, ``"nan"``, ``"inf"``, ``"-inf"``.
+
+    JSON has no NaN or infinity, and the page must tell a non-finite value
+    (the run broke) from a missing one (``None``: nothing was measured).
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
 def health_matrices(
     layers: Sequence[str],
     series: dict[str, Sequence[tuple[int, float]]],
@@ -76,39 +93,179 @@ def health_matrices(
 
     Args:
         layers: layer paths in model order (the matrices' rows).
-        series: ``{tag: [(step, value), ...]}`` as read from the provider.
+        series: ``{tag: [(step, value), ...]}`` as read from the provider;
+            tags that are not the monitor's scalar tags are ignored.
         metrics: the metrics to build. Defaults to the health-map metrics.
 
     Returns:
         ``{"steps": [...], "points": n, "metrics": {metric: [[v, ...], ...]}}``
-        where ``points`` is the largest number of points any one tag kept,
-        the number to compare with the run's event count to detect thinning.
+        with each ``v`` as `json_value` gives it, where ``points`` is the
+        largest number of points any one tag kept, the number to compare
+        with the run's event count to detect thinning.
     """
     metrics = tuple(metrics)
-    steps = sorted(
-        {
-            int(step)
-            for metric in metrics
-            for layer in layers
-            for step, _ in series.get(schema.scalar_tag(metric, layer), ())
-        }
-    )
+    row_of = {layer: i for i, layer in enumerate(layers)}
+    wanted = {}
+    for tag, data in series.items():
+        split = schema.split_scalar_tag(tag)
+        if split and split[0] in metrics and split[1] in row_of:
+            wanted[split] = data
+    steps = sorted({int(step) for data in wanted.values() for step, _ in data})
     column = {step: i for i, step in enumerate(steps)}
+    matrices = {
+        metric: [[None] * len(steps) for _ in layers] for metric in metrics
+    }
     points = 0
-    matrices = {}
-    for metric in metrics:
-        rows = []
-        for layer in layers:
-            row = [None] * len(steps)
-            data = series.get(schema.scalar_tag(metric, layer), ())
-            points = max(points, len(data))
-            for step, value in data:
-                # With two events at one step the later one wins, as in the
-                # Scalars dashboard's tooltip.
-                row[column[int(step)]] = finite_or_none(value)
-            rows.append(row)
-        matrices[metric] = rows
+    for (metric, layer), data in wanted.items():
+        points = max(points, len(data))
+        row = matrices[metric][row_of[layer]]
+        for step, value in data:
+            # With two events at one step the later one wins, as in the
+            # Scalars dashboard's tooltip.
+            row[column[int(step)]] = json_value(value)
     return {"steps": steps, "points": points, "metrics": matrices}
+
+
+def worst_severity(severities: Iterable[str]) -> str | None:
+    """The most severe of ``severities`` in `schema.SEVERITIES`, or None."""
+    rank = {s: i for i, s in enumerate(schema.SEVERITIES)}
+    known = [s for s in severities if s in rank]
+    return max(known, key=rank.__getitem__) if known else None
+
+
+def _clean_diagnosis(diagnosis: dict) -> dict:
+    step = diagnosis.get("step")
+    layers = [str(x) for x in diagnosis.get("layers") or []]
+    first = str(diagnosis.get("first_layer", ""))
+    return {
+        "kind": str(diagnosis.get("kind", "")),
+        "severity": str(diagnosis.get("severity", "warning")),
+        "first_layer": first,
+        "layers": layers or ([first] if first else []),
+        "step": int(step) if isinstance(step, (int, float)) else None,
+        "value": finite_or_none(diagnosis.get("value")),
+        "threshold": finite_or_none(diagnosis.get("threshold")),
+        "message": str(diagnosis.get("message", "")),
+        "evidence": str(diagnosis.get("evidence", "")),
+        "cause": str(diagnosis.get("cause", "")),
+        "advice": str(diagnosis.get("advice", "")),
+        "findings": [
+            clean_finding(f)
+            for f in diagnosis.get("findings") or []
+            if isinstance(f, dict)
+        ],
+    }
+
+
+def verdicts(record: dict) -> dict:
+    """One verdict per problem: the record's diagnoses, or grouped findings.
+
+    A record that carries diagnoses gives them as they are. A record without
+    (written before the monitor grouped its findings) gets its per-layer
+    findings grouped by kind and by runs of adjacent layers in model order,
+    so that one vanishing gradient through 40 layers is one row and not 40.
+    A model-wide finding (no layer) is a group of its own.
+
+    Args:
+        record: a parsed record (`schema.parse_record`).
+
+    Returns:
+        ``{"source": "diagnoses" | "findings", "verdicts": [...]}``, each
+        verdict with the fields of `kerasinit.findings.Diagnosis.to_dict`,
+        most severe first, then by first layer in model order.
+    """
+    order = {name: i for i, name in enumerate(layer_names(record))}
+    raw = [d for d in record.get("diagnoses") or [] if isinstance(d, dict)]
+    if raw:
+        source = "diagnoses"
+        out = [_clean_diagnosis(d) for d in raw]
+    else:
+        source = "findings"
+        out = _grouped_findings(findings(record), order)
+    rank = {s: i for i, s in enumerate(schema.SEVERITIES)}
+    out.sort(
+        key=lambda v: (
+            -rank.get(v["severity"], -1),
+            order.get(v["first_layer"], len(order)),
+            v["kind"],
+        )
+    )
+    return {"source": source, "verdicts": out}
+
+
+def _grouped_findings(found: list[dict], order: dict[str, int]) -> list[dict]:
+    by_kind: dict[str, list[dict]] = {}
+    for finding in found:
+        by_kind.setdefault(finding["kind"], []).append(finding)
+    groups = []
+    for kind, items in by_kind.items():
+        # A condition that cleared and came back is reported again at a
+        # later step; the layer's first report is the one that places it.
+        first_report: dict[str, dict] = {}
+        for finding in items:
+            first_report.setdefault(finding["layer"], finding)
+        located = sorted(
+            (order[layer], layer) for layer in first_report if layer in order
+        )
+        runs: list[list[str]] = []
+        previous = None
+        for index, layer in located:
+            if previous is None or index != previous + 1:
+                runs.append([])
+            runs[-1].append(layer)
+            previous = index
+        runs.extend([layer] for layer in first_report if layer not in order)
+        for layers in runs:
+            members = [f for f in items if f["layer"] in layers]
+            groups.append(_group(kind, layers, members, first_report))
+    return groups
+
+
+def _group(kind, layers, members, first_report) -> dict:
+    head = first_report[layers[0]]
+    values = [
+        first_report[layer]["value"]
+        for layer in layers
+        if first_report[layer]["value"] is not None
+    ]
+    where = layers[0] or "the model"
+    if len(layers) > 1:
+        spread = (
+            f"; {len(layers)} adjacent layers, values from "
+            f"{min(values):.3g} to {max(values):.3g}"
+            if values
+            else f"; {len(layers)} adjacent layers"
+        )
+    else:
+        spread = ""
+    value = head["value"]
+    evidence = (
+        f"{'non-finite' if value is None else format(value, '.3g')} at "
+        f"{where} (threshold {head['threshold']:.3g}){spread}"
+        if head["threshold"] is not None
+        else f"at {where}{spread}"
+    )
+    kind_text = kind.replace("_", " ")
+    span = ""
+    if len(layers) > 1:
+        span = f" and {len(layers) - 1} layer(s) after it"
+    return {
+        "kind": kind,
+        "severity": worst_severity(f["severity"] for f in members) or "warning",
+        "first_layer": layers[0],
+        "layers": list(layers),
+        "step": min(
+            (f["step"] for f in members if f["step"] is not None),
+            default=None,
+        ),
+        "value": value,
+        "threshold": head["threshold"],
+        "message": f"{kind_text} from '{where}'{span}: {evidence}",
+        "evidence": evidence,
+        "cause": "",
+        "advice": head["advice"],
+        "findings": members,
+    }
 
 
 def histogram_heatmap(

@@ -56,16 +56,22 @@ class _BadRequest(Exception):
 class KerasinitPlugin(base_plugin.TBPlugin):
     """TensorBoard dashboard for `kerasinit.callbacks.HealthMonitor` runs.
 
-    Shows, per run, a health map (one layers-by-steps heatmap per metric in
-    `schema.HEATMAP_METRICS`), the monitor's findings, and per-layer
+    Shows an overview of every run (worst severity and verdicts first), the
+    depth profile and the health map of the selected runs (the metrics in
+    `schema.HEATMAP_METRICS`), one verdict per problem, and per-layer
     activation histograms and gradient norms over time.
 
     Routes (under ``/data/plugin/kerasinit``):
 
-    * ``/runs``: runs with kerasinit data, each with its layers, event count
-      and number of findings.
-    * ``/health?run=R``: the health-map matrices, the steps, and whether
+    * ``/runs``: runs with kerasinit data, each with its layers, event
+      count, last step, worst severity and verdicts in brief; and the
+      metrics and severities the page shows, so that the page does not
+      repeat the schema.
+    * ``/health?run=R``: the health-map matrices (non-finite values as the
+      strings ``"nan"``, ``"inf"``, ``"-inf"``), the steps, and whether
       TensorBoard thinned the scalars.
+    * ``/verdicts?run=R``: one verdict per problem: the run's diagnoses, or
+      its findings grouped by kind and adjacent layers.
     * ``/findings?run=R[&kind=K]``: every finding of the run.
     * ``/layer?run=R&layer=L``: activation/gradient histograms as density
       grids, and the gradient norm over time.
@@ -92,6 +98,7 @@ class KerasinitPlugin(base_plugin.TBPlugin):
         apps = {
             "/runs": self._runs_route,
             "/health": self._health_route,
+            "/verdicts": self._verdicts_route,
             "/findings": self._findings_route,
             "/layer": self._layer_route,
         }
@@ -134,6 +141,10 @@ class KerasinitPlugin(base_plugin.TBPlugin):
         return self._respond(request, self._health)
 
     @wrappers.Request.application
+    def _verdicts_route(self, request):
+        return self._respond(request, self._verdicts)
+
+    @wrappers.Request.application
     def _findings_route(self, request):
         return self._respond(request, self._findings)
 
@@ -163,6 +174,7 @@ class KerasinitPlugin(base_plugin.TBPlugin):
             if isinstance(record, str):
                 runs.append({"run": run, "error": record})
                 continue
+            verdicts = _data.verdicts(record)
             runs.append(
                 {
                     "run": run,
@@ -170,9 +182,28 @@ class KerasinitPlugin(base_plugin.TBPlugin):
                     "events": _event_count(record),
                     "layers": _data.layer_names(record),
                     "findings": len(record.get("findings") or []),
+                    "severity": _data.worst_severity(
+                        v["severity"] for v in verdicts["verdicts"]
+                    ),
+                    "source": verdicts["source"],
+                    # In brief: the overview names each problem and where
+                    # it starts; the evidence is one request away.
+                    "verdicts": [
+                        {
+                            "kind": v["kind"],
+                            "severity": v["severity"],
+                            "first_layer": v["first_layer"],
+                            "span": len(v["layers"]),
+                        }
+                        for v in verdicts["verdicts"]
+                    ],
                 }
             )
-        return {"runs": runs}
+        return {
+            "runs": runs,
+            "metrics": _metric_specs(),
+            "severities": list(schema.SEVERITIES),
+        }
 
     def _health(self, ctx, experiment, args):
         _no_params(args, allowed=("run",))
@@ -203,12 +234,8 @@ class KerasinitPlugin(base_plugin.TBPlugin):
             "layers": layers,
             "steps": health["steps"],
             "metrics": {
-                metric: {
-                    "label": spec["label"],
-                    "transform": spec["transform"],
-                    "values": health["metrics"][metric],
-                }
-                for metric, spec in schema.HEATMAP_METRICS.items()
+                metric: {**spec, "values": health["metrics"][metric]}
+                for metric, spec in _metric_specs().items()
             },
             "events": events,
             "points": health["points"],
@@ -218,6 +245,17 @@ class KerasinitPlugin(base_plugin.TBPlugin):
                 if thinned
                 else None
             ),
+        }
+
+    def _verdicts(self, ctx, experiment, args):
+        _no_params(args, allowed=("run",))
+        run = _required(args, "run")
+        record = self._record(ctx, experiment, run)
+        return {
+            "run": run,
+            "step": record.get("step"),
+            "layers": _data.layer_names(record),
+            **_data.verdicts(record),
         }
 
     def _findings(self, ctx, experiment, args):
@@ -322,7 +360,9 @@ class KerasinitPlugin(base_plugin.TBPlugin):
             points = data.get(run, {}).get(schema.RECORD_TAG)
             if not points:
                 continue
-            newest = max(points, key=lambda d: d.step)
+            # A record rewritten at the same step (a resumed run, a
+            # re-diagnosis) supersedes the earlier one.
+            newest = max(points, key=lambda d: (d.step, d.wall_time))
             try:
                 out[run] = schema.parse_record(_scalar_bytes(newest.numpy))
             except (ValueError, TypeError, UnicodeDecodeError) as e:
@@ -351,6 +391,14 @@ def _static_app(name: str, content_type: str):
         return http_util.Respond(request, body, content_type)
 
     return app
+
+
+def _metric_specs() -> dict:
+    """`schema.HEATMAP_METRICS` with each metric's name, as the page uses."""
+    return {
+        metric: {"metric": metric, **spec}
+        for metric, spec in schema.HEATMAP_METRICS.items()
+    }
 
 
 def _scalar_bytes(array) -> bytes:

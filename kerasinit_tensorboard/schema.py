@@ -24,7 +24,9 @@ with ``/``, e.g. ``encoder/dense_1``):
   has new findings;
 * the plugin tensor `RECORD_TAG` (plugin name `PLUGIN_NAME`), one per logging
   event: a UTF-8 JSON string, see `record`.
-* the custom-scalars layout (written once, to the run).
+* the custom-scalars layout (written once, to the run), as
+  `kerasinit_tensorboard.layout.scalars_layout` builds it: one chart per
+  metric holding every layer, and one closed section per layer.
 
 Downsampling: TensorBoard keeps a bounded reservoir per tag (by default 10
 points for a third-party plugin's tensors in the Python loader, 100 in the Rust
@@ -71,16 +73,56 @@ GRADIENT_METRICS = (
     "grad_nonfinite",
     "update_ratio",
 )
-#: The metrics the dashboard's health map shows, with how to display them.
-HEATMAP_METRICS = {
-    "dead_fraction": {"label": "dead fraction", "transform": "identity"},
-    "saturation_fraction": {
-        "label": "saturation fraction",
-        "transform": "identity",
-    },
-    "grad_norm": {"label": "log10 gradient norm", "transform": "log10"},
-    "act_std": {"label": "activation std", "transform": "identity"},
+#: What each metric is called on the page and in the custom-scalars layout.
+METRIC_LABELS = {
+    "act_mean": "activation mean",
+    "act_std": "activation std",
+    "act_min": "activation min",
+    "act_max": "activation max",
+    "zero_fraction": "zero fraction",
+    "dead_fraction": "dead fraction",
+    "saturation_fraction": "saturated fraction",
+    "act_nonfinite": "non-finite activations",
+    "act_rms": "activation rms",
+    "signal_gain": "signal gain",
+    "cosine_similarity": "cosine similarity between examples",
+    "duplicate_fraction": "duplicate fraction",
+    "grad_norm": "gradient norm",
+    "weight_norm": "weight norm",
+    "grad_weight_ratio": "gradient / weight norm",
+    "grad_nonfinite": "non-finite gradient entries",
+    "update_ratio": "update / weight norm",
 }
+#: The metrics the dashboard's health map and depth profile show, and how.
+#: ``scale`` is ``"log"`` for quantities that span decades (a signal that
+#: vanishes over depth is one dark block on a linear scale; on a log scale
+#: every decade gets its own colour), drawn on one range shared by every
+#: shown run, where 0 is an underflow and not a value; ``"fraction"`` is the
+#: fixed range [0, 1]. ``transform`` is the same choice under its older name.
+HEATMAP_METRICS = {
+    "act_std": {
+        "label": "activation std",
+        "transform": "log10",
+        "scale": "log",
+    },
+    "grad_norm": {
+        "label": "gradient norm",
+        "transform": "log10",
+        "scale": "log",
+    },
+    "dead_fraction": {
+        "label": "dead fraction",
+        "transform": "identity",
+        "scale": "fraction",
+    },
+    "saturation_fraction": {
+        "label": "saturated fraction",
+        "transform": "identity",
+        "scale": "fraction",
+    },
+}
+#: Severities, least to most severe (as `kerasinit.findings.SEVERITIES`).
+SEVERITIES = ("info", "warning", "error")
 #: Finding kinds, stable identifiers shared by warnings, text and the record.
 FINDING_KINDS = (
     "dead_units",

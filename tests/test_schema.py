@@ -55,6 +55,30 @@ def test_metric_names_are_unique_and_heatmap_ones_exist():
     metrics = schema.ACTIVATION_METRICS + schema.GRADIENT_METRICS
     assert len(set(metrics)) == len(metrics)
     assert set(schema.HEATMAP_METRICS) <= set(metrics)
+    assert set(schema.METRIC_LABELS) == set(metrics)
+
+
+def test_heatmap_scales():
+    for metric, spec in schema.HEATMAP_METRICS.items():
+        assert spec["scale"] in ("log", "fraction")
+        # Fractions live in [0, 1]; the others span decades.
+        assert (spec["scale"] == "fraction") == metric.endswith("_fraction")
+        assert spec["transform"] == (
+            "log10" if spec["scale"] == "log" else "identity"
+        )
+
+
+def test_severities_match_the_findings():
+    from kerasinit.findings import SEVERITIES
+
+    assert schema.SEVERITIES == SEVERITIES
+
+
+def test_version_1_record_has_no_diagnoses():
+    data = schema.parse_record(
+        json.dumps({"version": 1, "step": 0, "findings": []})
+    )
+    assert data["diagnoses"] == []
 
 
 def test_finding_kinds_match_the_warning_classes():

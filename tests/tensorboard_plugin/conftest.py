@@ -12,6 +12,11 @@ training dominates this directory's runtime.
   directory is where such a string can reach the dashboard from a real run).
 * ``schema-hostile``: written to the schema directly, with a layer named
   ``<img src=x onerror=alert(1)>``.
+
+`dash_runs` is the dashboard's own log directory: four 50-layer MLPs trained
+with `model.fit` and measured by `_training` (the He-initialized healthy
+one, the vanishing one with diagnoses, the saturating one with findings
+only, the one that turns non-finite), and the hostile-name runs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import kerasinit as ki
 from kerasinit_tensorboard import schema
 
 from ._events import finding, write_run
+from ._training import Run, train_and_write
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 DEPTH = 12
@@ -110,3 +116,65 @@ def real_runs(tmp_path_factory) -> RealRuns:
         broken_findings=list(broken.findings),
         healthy_findings=list(healthy.findings),
     )
+
+
+DASH_DEPTH = 50
+
+
+@dataclasses.dataclass
+class DashRuns:
+    logdir: str
+    healthy: Run
+    vanishing: Run
+    saturating: Run
+    nonfinite: Run
+    hostile: str  # a run with a layer named HOSTILE
+    hostile_dir: str  # a run whose directory is named HOSTILE
+
+
+@pytest.fixture(scope="package")
+def dash_runs(tmp_path_factory) -> DashRuns:
+    root = str(tmp_path_factory.mktemp("dash"))
+
+    def train(name, activation, std, **kwargs):
+        initializer = (
+            keras.initializers.HeNormal(seed=1)
+            if std is None
+            else keras.initializers.RandomNormal(0.0, std, seed=1)
+        )
+        return train_and_write(
+            os.path.join(root, name),
+            depth=DASH_DEPTH,
+            activation=activation,
+            initializer=initializer,
+            **kwargs,
+        )
+
+    runs = DashRuns(
+        logdir=root,
+        healthy=train("relu_he", "relu", None),
+        vanishing=train("relu_normal0.001", "relu", 0.001, diagnose=True),
+        saturating=train("tanh_normal1", "tanh", 1.0),
+        nonfinite=train("relu_normal1", "relu", 1.0),
+        hostile=f"schema-hostile/{schema.RUN_SUBDIR}",
+        hostile_dir=f"{HOSTILE}/{schema.RUN_SUBDIR}",
+    )
+    write_run(
+        os.path.join(root, "schema-hostile"),
+        ["dense", HOSTILE],
+        [0, 1, 2],
+        lambda event, layer: {
+            "act_std": 1.0,
+            "dead_fraction": 0.5 if layer == HOSTILE else 0.0,
+            "saturation_fraction": 0.0,
+            "grad_norm": 1.0,
+        },
+        findings_at={1: [finding("dead_units", HOSTILE, 1)]},
+    )
+    write_run(
+        os.path.join(root, HOSTILE),
+        ["dense"],
+        [0, 1],
+        lambda event, layer: {"act_std": 1.0, "grad_norm": 1.0},
+    )
+    return runs

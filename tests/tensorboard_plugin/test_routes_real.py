@@ -69,6 +69,21 @@ def test_findings_match_the_monitor(client, real_runs):
     ]
 
 
+def test_verdicts_of_the_monitor(client, real_runs):
+    body = client.json("/verdicts", {"run": real_runs.broken})
+    found = {(f.kind, f.layer) for f in real_runs.broken_findings}
+    shown = [
+        (f["kind"], f["layer"]) for v in body["verdicts"] for f in v["findings"]
+    ]
+    # The monitor's diagnoses, or its findings grouped: either way one row
+    # per problem, each row's evidence the monitor's own findings.
+    assert set(shown) <= found
+    assert len(body["verdicts"]) < len(real_runs.broken_findings)
+    assert all(v["first_layer"] == v["layers"][0] for v in body["verdicts"])
+    healthy = client.json("/verdicts", {"run": real_runs.healthy})
+    assert healthy["verdicts"] == []
+
+
 def test_layer_detail(client, real_runs):
     detail = client.json(
         "/layer", {"run": real_runs.healthy, "layer": real_runs.layers[3]}

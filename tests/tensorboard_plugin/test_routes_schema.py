@@ -7,6 +7,7 @@ counts, thinned scalars, hostile names, unreadable records, bad parameters.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -122,6 +123,80 @@ def test_findings_cumulative_and_filtered(client):
     assert [f["layer"] for f in only["findings"]] == ["dense"]
 
 
+def test_verdicts_group_adjacent_layers(client):
+    run = f"broken/{schema.RUN_SUBDIR}"
+    body = client.json("/verdicts", {"run": run})
+    assert body["source"] == "findings"
+    assert [(v["kind"], v["layers"]) for v in body["verdicts"]] == [
+        ("dead_units", ["dense"]),
+        ("vanishing_gradients", [HOSTILE]),
+    ]
+    assert body["verdicts"][1]["value"] == pytest.approx(1e-6)
+
+
+def test_newest_record_at_a_step_wins(tmp_path):
+    # A record rewritten at the last step (with diagnoses) supersedes the
+    # one written there before, whichever file the provider reads first.
+    import tensorflow as tf
+
+    run_dir = tmp_path / "r"
+    write_run(str(run_dir), ["a", "b", "c"], [0, 4], _stats)
+    diagnosis = {
+        "kind": "dead_units",
+        "severity": "error",
+        "first_layer": "b",
+        "layers": ["b", "c"],
+        "step": 4,
+        "value": 0.5,
+        "threshold": 0.25,
+        "message": "dead units from 'b'",
+        "evidence": "0.5 at b",
+        "cause": "kernel std 1e-3",
+        "advice": "Use He init.",
+        "findings": [finding("dead_units", "b", 4)],
+    }
+    # Event files are read in name order, and the name starts with the
+    # second it was created in: a second later, this file sorts last, as a
+    # resumed run's does.
+    time.sleep(1.1)
+    writer = tf.summary.create_file_writer(str(run_dir / schema.RUN_SUBDIR))
+    with writer.as_default():
+        tf.summary.write(
+            schema.RECORD_TAG,
+            tf.constant(
+                schema.record(
+                    step=4,
+                    event=1,
+                    epoch=1,
+                    phase="step",
+                    layers=[{"name": n} for n in "abc"],
+                    stats={},
+                    findings=[finding("dead_units", "b", 4)],
+                    diagnoses=[diagnosis],
+                )
+            ),
+            step=4,
+            metadata=_record_metadata(),
+        )
+    writer.close()
+    client = PluginClient(make_plugin(str(tmp_path)))
+    run = f"r/{schema.RUN_SUBDIR}"
+    body = client.json("/verdicts", {"run": run})
+    assert body["source"] == "diagnoses"
+    assert body["verdicts"][0]["layers"] == ["b", "c"]
+    assert body["verdicts"][0]["cause"] == "kernel std 1e-3"
+    (row,) = client.json("/runs")["runs"]
+    assert row["severity"] == "error"
+    assert row["verdicts"] == [
+        {
+            "kind": "dead_units",
+            "severity": "error",
+            "first_layer": "b",
+            "span": 2,
+        }
+    ]
+
+
 def test_layer_detail(client):
     run = f"broken/{schema.RUN_SUBDIR}"
     detail = client.json("/layer", {"run": run, "layer": HOSTILE})
@@ -148,6 +223,7 @@ def test_static_files_whitelisted(client):
     assert routes == {
         "/runs",
         "/health",
+        "/verdicts",
         "/findings",
         "/layer",
         "/index.js",
@@ -175,6 +251,8 @@ RUN = f"broken/{schema.RUN_SUBDIR}"
         ("/layer", {"layer": "dense"}, "Missing query parameter `run`"),
         ("/layer", {"run": RUN, "layer": "nope"}, "layer='nope'"),
         ("/runs", {"run": RUN}, "Received: ['run']"),
+        ("/verdicts", {}, "Missing query parameter `run`"),
+        ("/verdicts", {"run": "nope"}, "Received: run='nope'"),
     ],
 )
 def test_bad_params_are_400(client, route, query, fragment):
