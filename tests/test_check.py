@@ -290,7 +290,7 @@ def test_variance_read_from_initializer_matches_its_draws(initializer):
     # check() compares the variance an initializer *draws*; verify it
     # against a large draw (relative standard error of the sample variance
     # <= sqrt(2/n) for these distributions; 5 of them allowed).
-    from kerasinit.pairing import _implied_variance
+    from kerasinit._kernels import implied_variance as _implied_variance
 
     init = keras.initializers.get(initializer)
     shape = (3, 3, 64, 128)

@@ -474,15 +474,25 @@ def test_subclassed_model_uses_fused_activations_only():
     )
 
 
-def test_gated_layers_keep_their_own_kernels():
-    inp = keras.Input((32,))
-    h = L.Dense(32, name="k")(inp)
-    out = ki.layers.SwiGLU(64, name="glu")(h)
-    model = keras.Model(inp, out)
-    gate = keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel)
+@pytest.mark.parametrize(
+    "cls, gate", [("SwiGLU", "silu"), ("GEGLU", "gelu"), ("ReGLU", "relu")]
+)
+def test_gated_layers_pair_both_kernels(cls, gate):
+    inp = keras.Input((96,))
+    h = L.Dense(96, name="k")(inp)
+    h = getattr(ki.layers, cls)(128, kernel_initializer="zeros", name="glu")(h)
+    model = keras.Model(inp, L.Dense(4)(h))
     report = ki.pair(model, seed=0)
-    assert [row.layer for row in report] == ["k"]
-    assert report["k"].activation == "linear"
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel), gate
-    )
+    rows = {(row.layer, row.kernel): row for row in report}
+    assert rows[("k", "kernel")].activation == "linear"
+    assert rows[("glu", "gate_kernel")].activation.startswith(gate)
+    assert rows[("glu", "value_kernel")].activation == "linear"
+    layer = model.get_layer("glu")
+    # Gate: the gate activation's He gain over fan_in; value: linear Glorot.
+    assert_variance(layer.gate_kernel, gains.gain(gate) ** 2 / 96)
+    assert_variance(layer.value_kernel, 2.0 / (96 + 128))
+    gate_values = keras.ops.convert_to_numpy(layer.gate_kernel)
+    value_values = keras.ops.convert_to_numpy(layer.value_kernel)
+    assert not np.allclose(gate_values, value_values)
+    # The layer's own default (None) now records what was drawn.
+    assert layer.kernel_initializer is None
