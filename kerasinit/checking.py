@@ -521,10 +521,12 @@ def _signal(
         return []
     stds = measure(model, points, batch, seed)
     first, last = stds[0], stds[-1]
-    if first == 0 or not math.isfinite(first):
-        ratio = math.inf if not math.isfinite(first) else math.nan
-    else:
-        ratio = last / first
+    if first == 0:
+        # A signal that is zero from the first hidden layer on has no
+        # ratio: a constant kernel or dead units explain it, and those
+        # findings name the layer.
+        return []
+    ratio = last / first if math.isfinite(first) else math.inf
     path = points[-1].path
     undetermined = [k.path for k in kernels if not _pairable(k)]
     if undetermined:
