@@ -496,3 +496,78 @@ def test_gated_layers_pair_both_kernels(cls, gate):
     assert not np.allclose(gate_values, value_values)
     # The layer's own default (None) now records what was drawn.
     assert layer.kernel_initializer is None
+
+
+# ---------------------------------------------------------------------------
+# Any spelling of an activation
+
+
+def _relu_spellings():
+    return [
+        ("string", "relu", None),
+        ("keras.activations", keras.activations.relu, None),
+        ("keras.ops", keras.ops.relu, None),
+        ("ReLU layer", None, lambda: L.ReLU()),
+        ("Activation layer", None, lambda: L.Activation("relu")),
+        ("Activation(ops)", None, lambda: L.Activation(keras.ops.relu)),
+        ("kerasinit layer", None, lambda: ki.layers.ReLU()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "fused, layer", [s[1:] for s in _relu_spellings()], ids=lambda v: str(v)
+)
+def test_every_relu_spelling_pairs_with_he(fused, layer):
+    stack = [keras.Input((256,)), L.Dense(256, activation=fused, name="k")]
+    if layer is not None:
+        stack.append(layer())
+    model = keras.Sequential(stack + [L.Dense(4)])
+    report = ki.pair(model, seed=0)
+    assert report["k"].activation == "relu"
+    assert_variance(model.get_layer("k").kernel, he(256))
+
+
+def test_keras_ops_spellings_keep_their_own_defaults():
+    # keras.ops.gelu defaults to the tanh approximation and
+    # keras.ops.leaky_relu to slope 0.2; both are read from the function.
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Dense(64, activation=keras.ops.gelu, name="g"),
+            L.Dense(64, activation=keras.ops.leaky_relu, name="l"),
+            L.Dense(2),
+        ]
+    )
+    report = ki.pair(model, seed=0)
+    assert report["g"].activation == "gelu_tanh"
+    assert report["l"].activation == "leaky_relu(0.2)"
+
+
+def test_custom_activation_is_paired_by_its_moment_gain():
+    calls = []
+
+    def bent(x):
+        if isinstance(x, np.ndarray):
+            calls.append(x.size)
+        return keras.ops.relu(x) + 0.1 * x
+
+    model = keras.Sequential(
+        [
+            keras.Input((512,)),
+            L.Dense(512, activation=bent, kernel_initializer="zeros", name="a"),
+            L.Dense(512, activation=bent, kernel_initializer="zeros", name="b"),
+            L.Dense(2),
+        ]
+    )
+    report = ki.pair(model, seed=0)
+    # E[f(z)^2] for f(z) = relu(z) + 0.1 z: 1.1^2/2 + 0.1^2/2 = 0.61.
+    gain = 1.0 / math.sqrt(0.61)
+    assert report["a"].activation.startswith("bent (custom, moment gain")
+    assert "second-moment" in report["a"].found
+    assert_variance(model.get_layer("a").kernel, gain**2 / 512)
+    assert_variance(model.get_layer("b").kernel, gain**2 / 512)
+    evaluated = len(calls)
+    assert evaluated > 0
+    ki.pair(model, seed=1)
+    ki.check(model, probe=False)
+    assert len(calls) == evaluated  # computed once per callable
