@@ -571,3 +571,78 @@ def test_custom_activation_is_paired_by_its_moment_gain():
     ki.pair(model, seed=1)
     ki.check(model, probe=False)
     assert len(calls) == evaluated  # computed once per callable
+
+
+# ---------------------------------------------------------------------------
+# Attention, embeddings and recurrent kernels
+
+
+def test_attention_projections_have_rows_with_equation_fans():
+    inp = keras.Input((10, 64))
+    a = L.MultiHeadAttention(4, 16, name="attn")(inp, inp)
+    h = L.ReLU()(L.Add()([inp, a]))
+    model = keras.Model(inp, L.Dense(2)(h))
+    report = ki.pair(model, seed=0)
+    rows = {row.kernel: row for row in report if row.layer == "attn"}
+    assert set(rows) == {
+        "query_dense.kernel",
+        "key_dense.kernel",
+        "value_dense.kernel",
+        "output_dense.kernel",
+    }
+    # q/k/v: kernel (64, 4, 16), summing over the 64 model dimensions and
+    # producing 4 * 16; output: (4, 16, 64), the reverse.
+    for name in ("query_dense", "key_dense", "value_dense", "output_dense"):
+        assert rows[f"{name}.kernel"].fans == (64, 64)
+    layer = model.get_layer("attn")
+    for name in ("query_dense", "key_dense", "value_dense"):
+        assert rows[f"{name}.kernel"].activation == "linear"
+        assert_variance(getattr(layer, name).kernel, 2.0 / (64 + 64))
+    # The output projection feeds a residual Add, then ReLU: He.
+    assert_variance(layer.output_dense.kernel, he(64))
+    assert rows["output_dense.kernel"].activation == "relu"
+    assert rows["output_dense.kernel"].residual
+
+
+def test_embeddings_are_drawn_at_gpt2_scale():
+    inp = keras.Input((8,), dtype="int32")
+    h = L.Flatten()(L.Embedding(2000, 64, name="emb")(inp))
+    model = keras.Model(inp, L.Dense(2)(h))
+    report = ki.pair(model, seed=0)
+    assert report["emb"].activation == "embedding"
+    assert_variance(model.get_layer("emb").embeddings, 0.02**2)
+
+
+@pytest.mark.parametrize("cls, gates", [("LSTM", 4), ("GRU", 3)])
+def test_recurrent_kernels(cls, gates):
+    units, features = 64, 48
+    inp = keras.Input((12, features))
+    rnn = getattr(L, cls)(
+        units, kernel_initializer="zeros", bias_initializer="ones", name="rnn"
+    )
+    if cls == "LSTM":
+        rnn = L.LSTM(
+            units,
+            kernel_initializer="zeros",
+            bias_initializer="ones",
+            unit_forget_bias=False,
+            name="rnn",
+        )
+    model = keras.Model(inp, L.Dense(2)(rnn(inp)))
+    report = ki.pair(model, seed=0)
+    rows = {row.kernel: row for row in report if row.layer == "rnn"}
+    assert rows["cell.kernel"].fans == (features, units)
+    cell = model.get_layer("rnn").cell
+    # Input kernel: Glorot with one gate's fans, for every gate block.
+    assert_variance(cell.kernel, 2.0 / (features + units))
+    # Recurrent kernel: each gate's (units, units) block is orthogonal.
+    recurrent = keras.ops.convert_to_numpy(cell.recurrent_kernel)
+    for gate in range(gates):
+        block = recurrent[:, gate * units : (gate + 1) * units]
+        np.testing.assert_allclose(block.T @ block, np.eye(units), atol=1e-5)
+    bias = keras.ops.convert_to_numpy(cell.bias)
+    expected = np.zeros_like(bias)
+    if cls == "LSTM":
+        expected[units : 2 * units] = 1.0  # forget gate open
+    np.testing.assert_array_equal(bias, expected)
+    assert ki.check(model, probe=False) == []
