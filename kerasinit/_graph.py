@@ -20,6 +20,7 @@ one to the one holding the layer) and a layer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import weakref
@@ -222,6 +223,7 @@ def table_activation(name: str, param: float | None = None) -> Activation:
 LINEAR = table_activation("linear")
 
 
+@functools.cache
 def _ops_functions() -> dict[Any, tuple[str, str | None]]:
     # `keras.ops` has its own activation functions, distinct objects from
     # `keras.activations` and with their own defaults (`keras.ops.gelu` is
@@ -251,15 +253,9 @@ def _ops_functions() -> dict[Any, tuple[str, str | None]]:
     return table
 
 
-_OPS = None
-
-
 def _resolve_ops_function(fn: Any) -> Activation | None:
-    global _OPS
-    if _OPS is None:
-        _OPS = _ops_functions()
     try:
-        found = _OPS.get(fn)
+        found = _ops_functions().get(fn)
     except TypeError:  # an unhashable callable
         return None
     if found is None:
@@ -290,7 +286,10 @@ def _custom(fn: Any) -> Activation | None:
     if cached is None:
         try:
             value = float(gains.gain(fn))
-        except Exception:  # noqa: BLE001 - any failure: not elementwise
+        except Exception:  # noqa: BLE001
+            # The user's function runs on a NumPy grid here; whatever it
+            # raises (not element-wise, needs a tensor of a given shape...)
+            # means kerasinit cannot pair it, which `pair` reports.
             return None
         if not math.isfinite(value) or value <= 0:
             return None

@@ -20,7 +20,15 @@ import numpy as np
 from kerasinit import _graph, _kernels
 from kerasinit.findings import Finding
 
-__all__ = ["KernelScale", "check", "kernel_scales"]
+__all__ = [
+    "KernelScale",
+    "SignalPoint",
+    "check",
+    "kernel_scales",
+    "measure",
+    "probe_inputs",
+    "signal_points",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,11 +126,10 @@ def check(
     fix. It reads weights and runs the model in inference mode on random
     inputs; no weight or state of the model changes.
 
-    The rules (see ``docs/pairing.md`` for the details):
-
     Every kernel `kerasinit.pair` knows is inspected: kernel layers, the
     gated layers' gate and value kernels, attention projections,
-    embeddings and recurrent kernels.
+    embeddings and recurrent kernels. The rules (see ``docs/pairing.md``
+    for the details):
 
     * ``init_mismatch``: the kernel's variance (implied by its initializer
       when kerasinit recognises it, else measured) differs from the paired
@@ -134,7 +141,7 @@ def check(
       residual branches, attention's query/key/value projections and
       embeddings are only held to the upper bound: each may start smaller
       than paired (an embedding up to unit variance). Severity
-      ``"warning"`` in a model with at least `deep_stack` kernel layers
+      ``"warning"`` in a model with at least `deep_stack` weighted layers
       (where the factor compounds), else ``"info"``. SELU also needs
       LeCun's ``1/fan_in`` scheme itself: any other recognised initializer
       is a mismatch.
@@ -158,7 +165,7 @@ def check(
         seed: seed of the probe inputs. Defaults to `0`.
         mismatch_factor: variance ratio beyond which an initializer does
             not match. Defaults to `1.5`.
-        deep_stack: kernel layers from which a mismatch is a warning.
+        deep_stack: weighted layers from which a mismatch is a warning.
             Defaults to `4`.
         saturating_depth: consecutive saturating layers that make a deep
             stack. Defaults to `5`.
@@ -479,6 +486,7 @@ def signal_points(
     """
     if kernels is None:
         kernels = _kernels.analyse(model)
+    graph = _graph.Graph(model)
     points = []
     seen: set[int] = set()
     for kernel in kernels:
@@ -497,7 +505,7 @@ def signal_points(
             walk = kernel.walk
             if walk is not None and walk.at is not None:
                 ctx, layer = walk.at
-        elif _graph.is_head(_graph.Graph(kernel.ctx[0]), ctx, layer):
+        elif _graph.is_head(graph, ctx, layer):
             continue
         try:
             tensor = layer.output
