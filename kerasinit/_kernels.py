@@ -531,6 +531,7 @@ def describe_initializer(init: Any) -> str:
             )
         return name
     from kerasinit.initializers import ForActivation, ScaledNormal
+    from kerasinit.initializers._base import FanInitializer
 
     if isinstance(init, ForActivation):
         d = init.delegate
@@ -539,6 +540,9 @@ def describe_initializer(init: Any) -> str:
         return f"{type(d).__name__}({init.activation}){std}"
     if isinstance(init, ScaledNormal):
         return f"ScaledNormal(N={init.num_layers}) std={init.scaled_stddev:.3g}"
+    if isinstance(init, FanInitializer) and init.fans is not None:
+        std = math.sqrt(init.variance(*init.fans))
+        return f"{type(init).__name__} std={std:.3g}"
     ki = keras.initializers
     if isinstance(init, (ki.RandomNormal, ki.TruncatedNormal)):
         return f"{type(init).__name__}(stddev={init.stddev:.3g})"

@@ -304,6 +304,8 @@ def _draw_recurrent(kernel: _kernels.Kernel, seed: int | None) -> str:
         )
     value = np.concatenate(blocks, axis=-1).astype(variable.dtype)
     variable.assign(value)
+    if kernel.gates == 1:
+        return "Orthogonal"
     return f"Orthogonal per gate ({kernel.gates} blocks)"
 
 

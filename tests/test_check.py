@@ -359,9 +359,7 @@ def test_zero_kernel_pair_cannot_reach_gets_no_pair_advice():
     h = L.Dense(16, kernel_initializer="zeros", name="z")(inp)
     h = L.Lambda(lambda t: t[:, ::-1])(h)
     model = keras.Model(inp, L.Dense(2)(keras.layers.ReLU()(h)))
-    (finding,) = [
-        f for f in ki.check(model, probe=False) if f.layer == "z"
-    ]
+    (finding,) = [f for f in ki.check(model, probe=False) if f.layer == "z"]
     assert finding.kind == "symmetric_weights"
     assert "cannot pair" in finding.advice
     assert "run `kerasinit.pair" not in finding.advice

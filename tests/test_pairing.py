@@ -646,3 +646,28 @@ def test_recurrent_kernels(cls, gates):
         expected[units : 2 * units] = 1.0  # forget gate open
     np.testing.assert_array_equal(bias, expected)
     assert ki.check(model, probe=False) == []
+
+
+def test_bidirectional_and_simple_rnn_cells_each_get_rows():
+    inp = keras.Input((10, 8))
+    h = L.Bidirectional(L.LSTM(16, return_sequences=True), name="bi")(inp)
+    h = L.SimpleRNN(16, recurrent_initializer="zeros", name="simple")(h)
+    model = keras.Model(inp, L.Dense(2, activation="softmax")(h))
+    assert [(f.kind, f.layer) for f in ki.check(model, probe=False)] == [
+        ("symmetric_weights", "simple")
+    ]
+    report = ki.pair(model, seed=0)
+    assert [(row.layer, row.kernel) for row in report][:5] == [
+        ("bi", "forward_layer.cell.kernel"),
+        ("bi", "forward_layer.cell.recurrent_kernel"),
+        ("bi", "backward_layer.cell.kernel"),
+        ("bi", "backward_layer.cell.recurrent_kernel"),
+        ("simple", "cell.kernel"),
+    ]
+    # Input of the SimpleRNN: both directions concatenated, 32 features.
+    assert report[4].fans == (32, 16)
+    recurrent = keras.ops.convert_to_numpy(
+        model.get_layer("simple").cell.recurrent_kernel
+    )
+    np.testing.assert_allclose(recurrent.T @ recurrent, np.eye(16), atol=1e-5)
+    assert ki.check(model) == []
