@@ -380,7 +380,9 @@ def _saturating_stacks(
 ) -> list[Finding]:
     by_layer: dict[int, _kernels.Kernel] = {}
     for kernel in kernels:
-        if kernel.role == "kernel":
+        # A sigmoid or softmax head does not shrink the gradient: with its
+        # matching loss, the gradient at its logits is prediction - target.
+        if kernel.role == "kernel" and not kernel.head:
             by_layer.setdefault(id(kernel.layer), kernel)
     run: dict[int, int] = {}
     continues: set[int] = set()

@@ -147,6 +147,13 @@ def test_deep_saturating_stack():
     assert "deep_saturating_stack" not in _kinds(
         ki.check(_mlp("sigmoid", depth=8, norm=True), probe=False)
     )
+    # A sigmoid head after four tanh layers does not make it five.
+    model = keras.Sequential(
+        [keras.Input((64,))]
+        + [L.Dense(64, activation="tanh") for _ in range(4)]
+        + [L.Dense(1, activation="sigmoid")]
+    )
+    assert "deep_saturating_stack" not in _kinds(ki.check(model, probe=False))
 
 
 def test_probe_reports_vanishing_signal():
