@@ -50,6 +50,9 @@ class KernelScale:
             about zero).
         paired_std: the standard deviation `kerasinit.pair` draws it with.
         ratio: ``std / paired_std``.
+        gain: the activation's gain the pairing uses (the table's, or a
+            custom callable's second-moment gain; 1 for embeddings and
+            recurrent kernels).
         head: whether the output reaches only the model's outputs.
     """
 
@@ -61,6 +64,7 @@ class KernelScale:
     std: float
     paired_std: float
     ratio: float
+    gain: float = 1.0
     head: bool = False
 
 
@@ -99,6 +103,11 @@ def kernel_scales(model: keras.Model) -> list[KernelScale]:
                 std=std,
                 paired_std=paired,
                 ratio=std / paired,
+                gain=(
+                    1.0
+                    if kernel.role.startswith(("rnn", "embedding"))
+                    else kernel.activation.gain
+                ),
                 head=kernel.head,
             )
         )

@@ -390,6 +390,7 @@ def test_kernel_scales_compare_with_the_pairing():
     assert first.paired_std == pytest.approx(np.sqrt(2 / 128))
     assert first.ratio == pytest.approx(std / np.sqrt(2 / 128))
     assert first.activation == "relu" and not first.head
+    assert first.gain == pytest.approx(np.sqrt(2.0))
     assert scales[-1].head and scales[-1].activation == "linear"
     ki.pair(model, seed=0)
     for scale in kernel_scales(model):
