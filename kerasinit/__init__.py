@@ -13,16 +13,18 @@ Public API::
 
 __version__ = "0.1.0"
 
-from kerasinit import callbacks, gains, initializers, layers
+from kerasinit import callbacks, checking, gains, initializers, layers
+from kerasinit.checking import check
 from kerasinit.findings import Finding
 from kerasinit.gains import gain
 from kerasinit.lsuv import lsuv
-from kerasinit.pairing import check, pair
+from kerasinit.pairing import pair
 
 __all__ = [
     "Finding",
     "callbacks",
     "check",
+    "checking",
     "gain",
     "gains",
     "initializers",

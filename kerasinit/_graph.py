@@ -20,6 +20,10 @@ one to the one holding the layer) and a layer.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import math
+import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +60,10 @@ DEPTHWISE = _types("DepthwiseConv1D", "DepthwiseConv2D")
 # (query, key and value): to the kernel feeding them they are a linear
 # consumer, like the next Dense.
 PROJECTING = _types("MultiHeadAttention", "GroupQueryAttention")
+# Recurrent layers project their input with a kernel before any gate: to the
+# kernel feeding them they are a linear consumer too.
+RECURRENT = _types("LSTM", "GRU", "SimpleRNN", "Bidirectional")
+EMBEDDING = _types("Embedding")
 NORMALIZATION = _types(
     "BatchNormalization",
     "LayerNormalization",
@@ -147,20 +155,184 @@ def has_graph(model: Any) -> bool:
         return False
 
 
-def is_activation_layer(layer: Any) -> bool:
-    return not isinstance(layer, KERNEL_LAYERS) and not getattr(
-        layer, "gated", False
+def is_gated(layer: Any) -> bool:
+    """Whether `layer` is a kerasinit gated layer owning two kernels."""
+    return bool(getattr(layer, "gated", False))
+
+
+def is_weighted(layer: Any) -> bool:
+    """Whether `layer` starts with a learned projection of its input."""
+    return isinstance(layer, KERNEL_LAYERS + PROJECTING + RECURRENT) or (
+        is_gated(layer)
     )
 
 
-def resolve_layer(layer: Any):
-    """``(ActivationInfo, param)`` for an activation layer, else `None`."""
+def is_activation_layer(layer: Any) -> bool:
+    return not is_weighted(layer) and not isinstance(layer, EMBEDDING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """A resolved non-linearity: a gains-table entry or a custom callable.
+
+    Attributes:
+        entry: the `kerasinit.gains.ActivationInfo`, or `None` for a custom
+            callable the table does not describe.
+        param: the entry's shape parameter (leaky slope, ELU alpha...).
+        fn: the custom callable when `entry` is `None`.
+        gain: the gain `pair` scales the kernel by: the table's for an
+            entry, the second-moment gain ``1 / sqrt(E[f(z)^2])`` of a
+            custom callable (computed once per callable).
+    """
+
+    entry: Any
+    param: float | None = None
+    fn: Any = dataclasses.field(default=None, compare=False)
+    gain: float = 1.0
+
+    @property
+    def custom(self) -> bool:
+        return self.entry is None
+
+    @property
+    def name(self) -> str:
+        if self.entry is None:
+            return _name(self.fn)
+        return self.entry.name
+
+    @property
+    def label(self) -> str:
+        if self.entry is None:
+            return f"{self.name} (custom, moment gain {self.gain:.4g})"
+        if self.entry.param_name is None or self.param is None:
+            return self.entry.name
+        return f"{self.entry.name}({self.param:g})"
+
+    @property
+    def linear(self) -> bool:
+        return self.entry is not None and self.entry.name == "linear"
+
+
+def table_activation(name: str, param: float | None = None) -> Activation:
+    """The `Activation` of a gains-table name."""
+    entry = gains.info(name)
+    param = entry.param_or_default(param)
+    return Activation(entry, param, gain=entry.gain(param))
+
+
+LINEAR = table_activation("linear")
+
+
+@functools.cache
+def _ops_functions() -> dict[Any, tuple[str, str | None]]:
+    # `keras.ops` has its own activation functions, distinct objects from
+    # `keras.activations` and with their own defaults (`keras.ops.gelu` is
+    # the tanh approximation), so they are resolved by identity here.
+    ops = keras.ops
+    table = {}
+    for attr, name, arg in (
+        ("relu", "relu", None),
+        ("relu6", "relu6", None),
+        ("sigmoid", "sigmoid", None),
+        ("tanh", "tanh", None),
+        ("leaky_relu", "leaky_relu", "negative_slope"),
+        ("elu", "elu", "alpha"),
+        ("selu", "selu", None),
+        ("gelu", "gelu", None),
+        ("silu", "silu", None),
+        ("swish", "silu", None),
+        ("hard_sigmoid", "hard_sigmoid", None),
+        ("hard_silu", "hard_swish", None),
+        ("hard_swish", "hard_swish", None),
+        ("softplus", "softplus", None),
+        ("softsign", "softsign", None),
+    ):
+        fn = getattr(ops, attr, None)
+        if fn is not None:
+            table[fn] = (name, arg)
+    return table
+
+
+def _resolve_ops_function(fn: Any) -> Activation | None:
+    try:
+        found = _ops_functions().get(fn)
+    except TypeError:  # an unhashable callable
+        return None
+    if found is None:
+        return None
+    name, arg = found
+    signature = inspect.signature(fn).parameters
+    param = None
+    if arg is not None:
+        param = float(signature[arg].default)
+    if name == "gelu":
+        approximate = signature.get("approximate")
+        if approximate is not None and approximate.default is True:
+            name = "gelu_tanh"
+    return table_activation(name, param)
+
+
+# Moment gains of custom callables, computed once per callable: quadrature
+# calls the function on a few hundred points, too slow to repeat for every
+# layer of every `pair`/`check` call.
+_CUSTOM_GAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _custom(fn: Any) -> Activation | None:
+    try:
+        cached = _CUSTOM_GAINS.get(fn)
+    except TypeError:
+        cached = None
+    if cached is None:
+        try:
+            value = float(gains.gain(fn))
+        except Exception:  # noqa: BLE001
+            # The user's function runs on a NumPy grid here; whatever it
+            # raises (not element-wise, needs a tensor of a given shape...)
+            # means kerasinit cannot pair it, which `pair` reports.
+            return None
+        if not math.isfinite(value) or value <= 0:
+            return None
+        cached = value
+        try:
+            _CUSTOM_GAINS[fn] = cached
+        except TypeError:
+            pass  # not weak-referenceable: recomputed next time
+    return Activation(None, None, fn=fn, gain=cached)
+
+
+def resolve_activation(obj: Any) -> Activation | None:
+    """The `Activation` of any spelling Keras accepts, or `None`.
+
+    ``None``, a name, a ``keras.activations`` or ``keras.ops`` function, a
+    Keras activation layer (``ReLU``, ``Activation(...)``...) and a kerasinit
+    layer all resolve to the table entry; any other plain callable is a
+    custom activation paired by its second-moment gain. Softmax is not an
+    element-wise activation and resolves to `None` here (see `is_softmax`).
+    """
+    if is_softmax(obj):
+        return None
+    if isinstance(obj, _L.Activation):
+        return resolve_activation(obj.activation)
+    try:
+        found = gains.resolve(obj)
+    except (TypeError, ValueError):
+        found = None
+    if found is not None:
+        entry, param = found
+        return Activation(entry, param, gain=entry.gain(param))
+    if isinstance(obj, _L.Layer):
+        return None
+    if callable(obj):
+        return _resolve_ops_function(obj) or _custom(obj)
+    return None
+
+
+def resolve_layer(layer: Any) -> Activation | None:
+    """The `Activation` of an activation layer, else `None`."""
     if not is_activation_layer(layer) or isinstance(layer, keras.Model):
         return None
-    try:
-        return gains.resolve(layer)
-    except (TypeError, ValueError):
-        return None
+    return resolve_activation(layer)
 
 
 def flat(structure: Any) -> list:
@@ -272,7 +444,7 @@ class Walk:
     """Where a kernel's output goes before anything non-linear happens.
 
     Attributes:
-        activation: ``(ActivationInfo, param)``, or `None` if undetermined.
+        activation: the `Activation`, or `None` if undetermined.
         where: how it was found, in words (or why it was not).
         at: ``(ctx, layer)`` of the activation layer, or `None` when fused,
             linear or undetermined.
@@ -282,7 +454,7 @@ class Walk:
             before any merge: the kernel's scale is then divided out.
     """
 
-    activation: Any
+    activation: Activation | None
     where: str
     at: Any = None
     residual: bool = False
@@ -294,34 +466,46 @@ def _describe(layer: Any) -> str:
     return f"{type(layer).__name__} {layer.name!r}"
 
 
-def _is_softmax(obj: Any) -> bool:
-    # Softmax normalizes logits across units rather than acting on each
-    # one; what its input needs is what any logits need, the linear
-    # pairing.
-    acts = keras.activations
+def is_softmax(obj: Any) -> bool:
+    """Whether `obj` is softmax or log-softmax, in any spelling.
+
+    Softmax normalizes logits across units rather than acting on each one;
+    what its input needs is what any logits need, the linear pairing.
+    """
     if isinstance(obj, _L.Softmax):
         return True
     if isinstance(obj, _L.Activation):
         obj = obj.activation
-    return obj is acts.softmax or obj is getattr(acts, "log_softmax", None)
+    candidates = (
+        keras.activations.softmax,
+        getattr(keras.activations, "log_softmax", None),
+        keras.ops.softmax,
+        getattr(keras.ops, "log_softmax", None),
+    )
+    return any(obj is c for c in candidates if c is not None)
 
 
 def _name(fn: Any) -> str:
-    return getattr(fn, "__name__", None) or repr(fn)
+    return getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def find_activation(graph: Graph | None, ctx: Context, layer: Any) -> Walk:
     """The non-linearity the output of kernel layer `layer` goes through."""
     fused = getattr(layer, "activation", None)
-    if fused is not None and _is_softmax(fused):
-        return Walk((gains.info("linear"), None), "fused softmax (logits)")
-    found = gains.resolve(fused) if fused is not None else None
+    if fused is not None and is_softmax(fused):
+        return Walk(LINEAR, "fused softmax (logits)")
+    found = resolve_activation(fused) if fused is not None else None
     if fused is not None and found is None:
         return Walk(
-            None, f"fused activation {_name(fused)!r} is not in the table"
+            None,
+            f"fused activation {_name(fused)!r} is not element-wise or "
+            "cannot be evaluated",
         )
-    if found is not None and found[0].name != "linear":
-        return Walk(found, "fused")
+    if found is not None and not found.linear:
+        how = "fused"
+        if found.custom:
+            how = "fused custom callable, gain by the second-moment rule"
+        return Walk(found, how)
     if graph is None or not in_graph(ctx):
         return Walk(
             None,
@@ -339,13 +523,13 @@ def find_activation(graph: Graph | None, ctx: Context, layer: Any) -> Walk:
         walk.residual, walk.normalized = residual, normalized
         walk.scale_free = scale_free
         return walk
-    keys = {(w.activation[0].name, w.activation[1]) for w in ends}
+    keys = {(w.activation.name, w.activation.param) for w in ends}
     if len(keys) > 1:
         return Walk(
             None,
             "branches disagree: "
             + "; ".join(
-                sorted({f"{w.activation[0].name} ({w.where})" for w in ends})
+                sorted({f"{w.activation.name} ({w.where})" for w in ends})
             ),
             residual=residual,
             normalized=normalized,
@@ -391,7 +575,7 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
         if item == OUTPUT:
             ends.append(
                 Walk(
-                    (gains.info("linear"), None),
+                    LINEAR,
                     "model output" + _via(passed),
                     residual=residual,
                     normalized=normalized,
@@ -400,12 +584,10 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
             )
             continue
         next_ctx, nxt = item
-        if isinstance(nxt, KERNEL_LAYERS + PROJECTING) or getattr(
-            nxt, "gated", False
-        ):
+        if is_weighted(nxt):
             ends.append(
                 Walk(
-                    (gains.info("linear"), None),
+                    LINEAR,
                     f"next layer is {_describe(nxt)}" + _via(passed),
                     residual=residual,
                     normalized=normalized,
@@ -416,10 +598,10 @@ def _follow(graph, ctx, layer, passed, ends, depth) -> None:
         if isinstance(nxt, NORMALIZATION + PASS_THROUGH + RESIDUAL_MERGE):
             _follow(graph, next_ctx, nxt, passed + [nxt], ends, depth + 1)
             continue
-        if _is_softmax(nxt):
+        if is_softmax(nxt):
             ends.append(
                 Walk(
-                    (gains.info("linear"), None),
+                    LINEAR,
                     f"softmax {_describe(nxt)} (logits)" + _via(passed),
                     residual=residual,
                     normalized=normalized,
@@ -480,6 +662,60 @@ def next_kernels(graph: Graph, ctx: Context, start: Any) -> list:
                 visit(nc, nxt, norm, depth + 1)
 
     visit(ctx, start, False, 0)
+    return found
+
+
+def is_head(graph: Graph | None, ctx: Context, start: Any) -> bool:
+    """Whether `start`'s output reaches only the model's outputs.
+
+    Walks through activations, softmax, normalization, pass-through and
+    merge layers: the layer is an output head when no layer with weights of
+    its own (and nothing kerasinit cannot see through) lies beyond it.
+    Without a graph to walk the answer is `False`: the layer is then held
+    to the hidden layers' rule.
+    """
+    if graph is None or not in_graph(ctx):
+        return False
+    seen: set[int] = set()
+
+    def hidden(c, layer, depth) -> bool:
+        if depth > 256:
+            return True
+        successors = graph.successors(c, layer)
+        if successors is None:
+            return True
+        for item in successors:
+            if item == OUTPUT:
+                continue
+            nc, nxt = item
+            if is_weighted(nxt) or isinstance(nxt, EMBEDDING):
+                return True
+            if id(nxt) in seen:
+                continue
+            seen.add(id(nxt))
+            passes = isinstance(
+                nxt, NORMALIZATION + PASS_THROUGH + RESIDUAL_MERGE
+            ) or (is_softmax(nxt) or resolve_layer(nxt) is not None)
+            if not passes or hidden(nc, nxt, depth + 1):
+                return True
+        return False
+
+    return not hidden(ctx, start, 0)
+
+
+def weighted_layers(model: Any, ctx: Context = ()) -> list[tuple[Context, Any]]:
+    """Every layer with weights `pair` knows, in graph order, with context.
+
+    Kernel layers, kerasinit's gated layers, attention, recurrent layers
+    and embeddings; nested models are entered.
+    """
+    ctx = ctx + (model,)
+    found = []
+    for layer in model.layers:
+        if is_weighted(layer) or isinstance(layer, EMBEDDING):
+            found.append((ctx, layer))
+        elif isinstance(layer, keras.Model):
+            found.extend(weighted_layers(layer, ctx))
     return found
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasinit import _graph
+from kerasinit import _graph, _seed
 from kerasinit._report import Report
 
 __all__ = ["LSUVReport", "LSUVRow", "lsuv"]
@@ -201,9 +201,7 @@ def _run(model, x, tol, max_iter, orthonormal, seed) -> LSUVReport:
                 f"Received: model={type(ctx[-1]).__name__}"
             )
         if orthonormal:
-            init = keras.initializers.Orthogonal(
-                seed=None if seed is None else int(seed) + index
-            )
+            init = keras.initializers.Orthogonal(seed=_seed.derive(seed, index))
             kernel.assign(init(tuple(kernel.shape), dtype=kernel.dtype))
             if attr == "pointwise_kernel":
                 depthwise = _graph.kernel_variable(layer, "depthwise_kernel")

@@ -147,6 +147,13 @@ def test_deep_saturating_stack():
     assert "deep_saturating_stack" not in _kinds(
         ki.check(_mlp("sigmoid", depth=8, norm=True), probe=False)
     )
+    # A sigmoid head after four tanh layers does not make it five.
+    model = keras.Sequential(
+        [keras.Input((64,))]
+        + [L.Dense(64, activation="tanh") for _ in range(4)]
+        + [L.Dense(1, activation="sigmoid")]
+    )
+    assert "deep_saturating_stack" not in _kinds(ki.check(model, probe=False))
 
 
 def test_probe_reports_vanishing_signal():
@@ -290,7 +297,7 @@ def test_variance_read_from_initializer_matches_its_draws(initializer):
     # check() compares the variance an initializer *draws*; verify it
     # against a large draw (relative standard error of the sample variance
     # <= sqrt(2/n) for these distributions; 5 of them allowed).
-    from kerasinit.pairing import _implied_variance
+    from kerasinit._kernels import implied_variance as _implied_variance
 
     init = keras.initializers.get(initializer)
     shape = (3, 3, 64, 128)
@@ -298,3 +305,94 @@ def test_variance_read_from_initializer_matches_its_draws(initializer):
     implied, _ = _implied_variance(init, shape)
     tolerance = 5 * implied * np.sqrt(2 / values.size)
     assert abs(float(np.var(values)) - implied) <= tolerance
+
+
+# ---------------------------------------------------------------------------
+# Output heads
+
+
+@pytest.mark.parametrize("classes", [10, 100, 200, 1000])
+@pytest.mark.parametrize("separate", [False, True])
+def test_he_relu_classifier_with_softmax_head_is_clean(classes, separate):
+    stack = [keras.Input((160,))]
+    for _ in range(3):
+        stack.append(
+            L.Dense(160, activation="relu", kernel_initializer="he_normal")
+        )
+    if separate:
+        stack += [L.Dense(classes), L.Softmax()]
+    else:
+        stack.append(L.Dense(classes, activation="softmax"))
+    assert ki.check(keras.Sequential(stack)) == []
+
+
+def test_he_cnn_with_softmax_and_sigmoid_heads_is_clean():
+    inp = keras.Input((16, 16, 3))
+    h = inp
+    for filters in (32, 64, 64):
+        h = L.Conv2D(
+            filters, 3, activation="relu", kernel_initializer="he_normal"
+        )(h)
+    h = L.GlobalAveragePooling2D()(h)
+    classes = L.Dense(100, activation="softmax", name="classes")(h)
+    flag = L.Dense(1, activation="sigmoid", name="flag")(h)
+    assert ki.check(keras.Model(inp, [classes, flag])) == []
+
+
+def test_an_overconfident_head_is_still_flagged():
+    # A head is held to the upper bound only: logits far larger than the
+    # paired scale saturate softmax from the first step.
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Dense(64, activation="relu", kernel_initializer="he_normal"),
+            L.Dense(
+                10,
+                activation="softmax",
+                kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                name="head",
+            ),
+        ]
+    )
+    findings = ki.check(model, probe=False)
+    assert [(f.kind, f.layer) for f in findings] == [("init_mismatch", "head")]
+    # Var 1 against the linear Glorot pairing 2 / (64 + 10).
+    assert findings[0].value == pytest.approx(1.0 / (2 / 74))
+    assert "output head" in findings[0].message
+
+
+def test_zero_kernel_pair_cannot_reach_gets_no_pair_advice():
+    inp = keras.Input((16,))
+    h = L.Dense(16, kernel_initializer="zeros", name="z")(inp)
+    h = L.Lambda(lambda t: t[:, ::-1])(h)
+    model = keras.Model(inp, L.Dense(2)(keras.layers.ReLU()(h)))
+    (finding,) = [f for f in ki.check(model, probe=False) if f.layer == "z"]
+    assert finding.kind == "symmetric_weights"
+    assert "cannot pair" in finding.advice
+    assert "run `kerasinit.pair" not in finding.advice
+    # And indeed pair leaves it alone.
+    ki.pair(model, seed=0)
+    assert not np.any(keras.ops.convert_to_numpy(model.get_layer("z").kernel))
+
+
+def test_kernel_scales_compare_with_the_pairing():
+    from kerasinit.checking import kernel_scales
+
+    model = _mlp("relu", depth=2, width=128, init="glorot_uniform")
+    scales = kernel_scales(model)
+    assert [(s.layer, s.kernel) for s in scales] == [
+        (layer.name, "kernel") for layer in model.layers
+    ]
+    first = scales[0]
+    values = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    std = float(np.sqrt(np.mean(values.astype(np.float64) ** 2)))
+    assert first.std == pytest.approx(std)
+    assert first.paired_std == pytest.approx(np.sqrt(2 / 128))
+    assert first.ratio == pytest.approx(std / np.sqrt(2 / 128))
+    assert first.activation == "relu" and not first.head
+    assert first.gain == pytest.approx(np.sqrt(2.0))
+    assert scales[-1].head and scales[-1].activation == "linear"
+    ki.pair(model, seed=0)
+    for scale in kernel_scales(model):
+        n = scale.fans[0] * scale.fans[1]
+        assert scale.ratio == pytest.approx(1.0, abs=5 * np.sqrt(0.5 / n))

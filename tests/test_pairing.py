@@ -474,15 +474,200 @@ def test_subclassed_model_uses_fused_activations_only():
     )
 
 
-def test_gated_layers_keep_their_own_kernels():
-    inp = keras.Input((32,))
-    h = L.Dense(32, name="k")(inp)
-    out = ki.layers.SwiGLU(64, name="glu")(h)
-    model = keras.Model(inp, out)
-    gate = keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel)
+@pytest.mark.parametrize(
+    "cls, gate", [("SwiGLU", "silu"), ("GEGLU", "gelu"), ("ReGLU", "relu")]
+)
+def test_gated_layers_pair_both_kernels(cls, gate):
+    inp = keras.Input((96,))
+    h = L.Dense(96, name="k")(inp)
+    h = getattr(ki.layers, cls)(128, kernel_initializer="zeros", name="glu")(h)
+    model = keras.Model(inp, L.Dense(4)(h))
     report = ki.pair(model, seed=0)
-    assert [row.layer for row in report] == ["k"]
-    assert report["k"].activation == "linear"
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(model.get_layer("glu").gate_kernel), gate
+    rows = {(row.layer, row.kernel): row for row in report}
+    assert rows[("k", "kernel")].activation == "linear"
+    assert rows[("glu", "gate_kernel")].activation.startswith(gate)
+    assert rows[("glu", "value_kernel")].activation == "linear"
+    layer = model.get_layer("glu")
+    # Gate: the gate activation's He gain over fan_in; value: linear Glorot.
+    assert_variance(layer.gate_kernel, gains.gain(gate) ** 2 / 96)
+    assert_variance(layer.value_kernel, 2.0 / (96 + 128))
+    gate_values = keras.ops.convert_to_numpy(layer.gate_kernel)
+    value_values = keras.ops.convert_to_numpy(layer.value_kernel)
+    assert not np.allclose(gate_values, value_values)
+    # The layer's own default (None) now records what was drawn.
+    assert layer.kernel_initializer is None
+
+
+# ---------------------------------------------------------------------------
+# Any spelling of an activation
+
+
+def _relu_spellings():
+    return [
+        ("string", "relu", None),
+        ("keras.activations", keras.activations.relu, None),
+        ("keras.ops", keras.ops.relu, None),
+        ("ReLU layer", None, lambda: L.ReLU()),
+        ("Activation layer", None, lambda: L.Activation("relu")),
+        ("Activation(ops)", None, lambda: L.Activation(keras.ops.relu)),
+        ("kerasinit layer", None, lambda: ki.layers.ReLU()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "fused, layer", [s[1:] for s in _relu_spellings()], ids=lambda v: str(v)
+)
+def test_every_relu_spelling_pairs_with_he(fused, layer):
+    stack = [keras.Input((256,)), L.Dense(256, activation=fused, name="k")]
+    if layer is not None:
+        stack.append(layer())
+    model = keras.Sequential(stack + [L.Dense(4)])
+    report = ki.pair(model, seed=0)
+    assert report["k"].activation == "relu"
+    assert_variance(model.get_layer("k").kernel, he(256))
+
+
+def test_keras_ops_spellings_keep_their_own_defaults():
+    # keras.ops.gelu defaults to the tanh approximation and
+    # keras.ops.leaky_relu to slope 0.2; both are read from the function.
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Dense(64, activation=keras.ops.gelu, name="g"),
+            L.Dense(64, activation=keras.ops.leaky_relu, name="l"),
+            L.Dense(2),
+        ]
     )
+    report = ki.pair(model, seed=0)
+    assert report["g"].activation == "gelu_tanh"
+    assert report["l"].activation == "leaky_relu(0.2)"
+
+
+def test_custom_activation_is_paired_by_its_moment_gain():
+    calls = []
+
+    def bent(x):
+        if isinstance(x, np.ndarray):
+            calls.append(x.size)
+        return keras.ops.relu(x) + 0.1 * x
+
+    model = keras.Sequential(
+        [
+            keras.Input((512,)),
+            L.Dense(512, activation=bent, kernel_initializer="zeros", name="a"),
+            L.Dense(512, activation=bent, kernel_initializer="zeros", name="b"),
+            L.Dense(2),
+        ]
+    )
+    report = ki.pair(model, seed=0)
+    # E[f(z)^2] for f(z) = relu(z) + 0.1 z: 1.1^2/2 + 0.1^2/2 = 0.61.
+    gain = 1.0 / math.sqrt(0.61)
+    assert report["a"].activation.startswith("bent (custom, moment gain")
+    assert "second-moment" in report["a"].found
+    assert_variance(model.get_layer("a").kernel, gain**2 / 512)
+    assert_variance(model.get_layer("b").kernel, gain**2 / 512)
+    evaluated = len(calls)
+    assert evaluated > 0
+    ki.pair(model, seed=1)
+    ki.check(model, probe=False)
+    assert len(calls) == evaluated  # computed once per callable
+
+
+# ---------------------------------------------------------------------------
+# Attention, embeddings and recurrent kernels
+
+
+def test_attention_projections_have_rows_with_equation_fans():
+    inp = keras.Input((10, 64))
+    a = L.MultiHeadAttention(4, 16, name="attn")(inp, inp)
+    h = L.ReLU()(L.Add()([inp, a]))
+    model = keras.Model(inp, L.Dense(2)(h))
+    report = ki.pair(model, seed=0)
+    rows = {row.kernel: row for row in report if row.layer == "attn"}
+    assert set(rows) == {
+        "query_dense.kernel",
+        "key_dense.kernel",
+        "value_dense.kernel",
+        "output_dense.kernel",
+    }
+    # q/k/v: kernel (64, 4, 16), summing over the 64 model dimensions and
+    # producing 4 * 16; output: (4, 16, 64), the reverse.
+    for name in ("query_dense", "key_dense", "value_dense", "output_dense"):
+        assert rows[f"{name}.kernel"].fans == (64, 64)
+    layer = model.get_layer("attn")
+    for name in ("query_dense", "key_dense", "value_dense"):
+        assert rows[f"{name}.kernel"].activation == "linear"
+        assert_variance(getattr(layer, name).kernel, 2.0 / (64 + 64))
+    # The output projection feeds a residual Add, then ReLU: He.
+    assert_variance(layer.output_dense.kernel, he(64))
+    assert rows["output_dense.kernel"].activation == "relu"
+    assert rows["output_dense.kernel"].residual
+
+
+def test_embeddings_are_drawn_at_gpt2_scale():
+    inp = keras.Input((8,), dtype="int32")
+    h = L.Flatten()(L.Embedding(2000, 64, name="emb")(inp))
+    model = keras.Model(inp, L.Dense(2)(h))
+    report = ki.pair(model, seed=0)
+    assert report["emb"].activation == "embedding"
+    assert_variance(model.get_layer("emb").embeddings, 0.02**2)
+
+
+@pytest.mark.parametrize("cls, gates", [("LSTM", 4), ("GRU", 3)])
+def test_recurrent_kernels(cls, gates):
+    units, features = 64, 48
+    inp = keras.Input((12, features))
+    rnn = getattr(L, cls)(
+        units, kernel_initializer="zeros", bias_initializer="ones", name="rnn"
+    )
+    if cls == "LSTM":
+        rnn = L.LSTM(
+            units,
+            kernel_initializer="zeros",
+            bias_initializer="ones",
+            unit_forget_bias=False,
+            name="rnn",
+        )
+    model = keras.Model(inp, L.Dense(2)(rnn(inp)))
+    report = ki.pair(model, seed=0)
+    rows = {row.kernel: row for row in report if row.layer == "rnn"}
+    assert rows["cell.kernel"].fans == (features, units)
+    cell = model.get_layer("rnn").cell
+    # Input kernel: Glorot with one gate's fans, for every gate block.
+    assert_variance(cell.kernel, 2.0 / (features + units))
+    # Recurrent kernel: each gate's (units, units) block is orthogonal.
+    recurrent = keras.ops.convert_to_numpy(cell.recurrent_kernel)
+    for gate in range(gates):
+        block = recurrent[:, gate * units : (gate + 1) * units]
+        np.testing.assert_allclose(block.T @ block, np.eye(units), atol=1e-5)
+    bias = keras.ops.convert_to_numpy(cell.bias)
+    expected = np.zeros_like(bias)
+    if cls == "LSTM":
+        expected[units : 2 * units] = 1.0  # forget gate open
+    np.testing.assert_array_equal(bias, expected)
+    assert ki.check(model, probe=False) == []
+
+
+def test_bidirectional_and_simple_rnn_cells_each_get_rows():
+    inp = keras.Input((10, 8))
+    h = L.Bidirectional(L.LSTM(16, return_sequences=True), name="bi")(inp)
+    h = L.SimpleRNN(16, recurrent_initializer="zeros", name="simple")(h)
+    model = keras.Model(inp, L.Dense(2, activation="softmax")(h))
+    assert [(f.kind, f.layer) for f in ki.check(model, probe=False)] == [
+        ("symmetric_weights", "simple")
+    ]
+    report = ki.pair(model, seed=0)
+    assert [(row.layer, row.kernel) for row in report][:5] == [
+        ("bi", "forward_layer.cell.kernel"),
+        ("bi", "forward_layer.cell.recurrent_kernel"),
+        ("bi", "backward_layer.cell.kernel"),
+        ("bi", "backward_layer.cell.recurrent_kernel"),
+        ("simple", "cell.kernel"),
+    ]
+    # Input of the SimpleRNN: both directions concatenated, 32 features.
+    assert report[4].fans == (32, 16)
+    recurrent = keras.ops.convert_to_numpy(
+        model.get_layer("simple").cell.recurrent_kernel
+    )
+    np.testing.assert_allclose(recurrent.T @ recurrent, np.eye(16), atol=1e-5)
+    assert ki.check(model) == []

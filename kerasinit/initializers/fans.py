@@ -56,24 +56,54 @@ def _shape(variable) -> tuple[int, ...]:
     return tuple(int(d) for d in variable.shape)
 
 
-def _depthwise_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+def _per_position(count: int, window: Sequence[int], strides: Sequence[int]):
+    # A stride-s window of k taps visits a given position k/s times on
+    # average along each axis; the variance rule needs that average.
+    taps = count * math.prod(k / s for k, s in zip(window, strides))
+    return max(1, round(taps))
+
+
+def _strides(layer, rank: int) -> tuple[int, ...]:
+    strides = getattr(layer, "strides", None) or 1
+    if isinstance(strides, int):
+        return (strides,) * rank
+    strides = tuple(int(s) for s in strides)
+    if len(strides) == 1 and rank > 1:
+        return strides * rank
+    return strides
+
+
+def _depthwise_fans(layer, shape: tuple[int, ...]) -> tuple[int, int]:
     # Each output channel sums over one input channel's window only; each
-    # input value feeds `multiplier` channels at every window position.
-    window = math.prod(shape[:-2])
-    return window, window * shape[-1]
+    # input value feeds `multiplier` channels at each of the k/s windows
+    # (on average, per axis) that cover it.
+    window = shape[:-2]
+    strides = _strides(layer, len(window))
+    return math.prod(window), _per_position(shape[-1], window, strides)
 
 
-def _transpose_fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    fan_in_as_stored, fan_out_as_stored = compute_fans(shape)
-    return fan_out_as_stored, fan_in_as_stored
+def _transpose_fans(layer, shape: tuple[int, ...]) -> tuple[int, int]:
+    # The kernel stores (k..., out, in). Each input value is spread over a
+    # full k-window of outputs (fan_out = prod(k) * out), but an output
+    # position receives only the k/s taps per axis that land on it, so
+    # fan_in = in * prod(k / s): the stride thins the sum, which a fan read
+    # off the shape misses by a factor prod(s).
+    window = shape[:-2]
+    strides = _strides(layer, len(window))
+    fan_in = _per_position(shape[-1], window, strides)
+    return fan_in, math.prod(window) * shape[-2]
 
 
-def _grouped_conv_fans(layer, shape: tuple[int, ...]) -> tuple[int, int]:
-    # The kernel stores (k..., in / groups, out): fan-in is right as stored,
-    # but each input feeds only the `out / groups` filters of its group.
-    fan_in, fan_out = compute_fans(shape)
+def _conv_fans(layer, shape: tuple[int, ...]) -> tuple[int, int]:
+    # The kernel stores (k..., in / groups, out): fan-in is right as stored
+    # (dilation spreads the taps but does not change their number). Each
+    # input feeds only the `out / groups` filters of its group, at the k/s
+    # windows per axis that cover it.
+    window = shape[:-2]
     groups = int(getattr(layer, "groups", 1) or 1)
-    return fan_in, fan_out // groups
+    strides = _strides(layer, len(window))
+    fan_in = math.prod(window) * shape[-2]
+    return fan_in, _per_position(shape[-1] // groups, window, strides)
 
 
 def _parse_einsum(equation: str) -> tuple[str, str, str]:
@@ -160,7 +190,9 @@ def kernel_fans(layer: Any) -> dict[str, tuple[int, int]]:
     separable = (layers.SeparableConv1D, layers.SeparableConv2D)
     if isinstance(layer, separable):
         return {
-            "depthwise_kernel": _depthwise_fans(_shape(layer.depthwise_kernel)),
+            "depthwise_kernel": _depthwise_fans(
+                layer, _shape(layer.depthwise_kernel)
+            ),
             # The pointwise kernel (1..., in * mult, out) is a standard one.
             "pointwise_kernel": compute_fans(_shape(layer.pointwise_kernel)),
         }
@@ -179,11 +211,11 @@ def kernel_fans(layer: Any) -> dict[str, tuple[int, int]]:
     )
     conv = (layers.Conv1D, layers.Conv2D, layers.Conv3D)
     if isinstance(layer, depthwise):
-        fans = _depthwise_fans(shape)
+        fans = _depthwise_fans(layer, shape)
     elif isinstance(layer, transpose):
-        fans = _transpose_fans(shape)
+        fans = _transpose_fans(layer, shape)
     elif isinstance(layer, conv):
-        fans = _grouped_conv_fans(layer, shape)
+        fans = _conv_fans(layer, shape)
     elif isinstance(layer, layers.EinsumDense):
         fans = einsum_fans(layer.equation, shape)
     else:
@@ -196,16 +228,22 @@ def fans_for_layer(layer: Any, kernel: str | None = None) -> tuple[int, int]:
 
     Use it to give a kerasinit initializer the fans a kernel's shape hides:
 
-    * `Dense`, `Conv1D`/`2D`/`3D`: as `compute_fans`, except that with
-      ``groups > 1`` each input feeds only its group's filters, so
-      ``fan_out = k * out / groups``.
+    * `Dense`: as `compute_fans`.
+    * `Conv1D`/`2D`/`3D` (any dilation), kernel ``(k..., in / groups,
+      out)``: ``fan_in = prod(k) * in / groups``; each input feeds its
+      group's filters at ``k / s`` windows per axis on average, so
+      ``fan_out = out / groups * prod(k / s)`` for strides ``s``.
     * `DepthwiseConv1D`/`2D`, kernel ``(k..., in, mult)``:
-      ``fan_in = prod(k)``, ``fan_out = prod(k) * mult``.
+      ``fan_in = prod(k)``, ``fan_out = mult * prod(k / s)``.
     * `SeparableConv1D`/`2D`: the depthwise kernel as above, the pointwise
       kernel as a standard one (pass ``kernel=`` to choose).
     * `Conv1DTranspose`/`2D`/`3D`, kernel ``(k..., out, in)``: the stored
-      axes are swapped, so ``fan_in = prod(k) * in``,
-      ``fan_out = prod(k) * out``.
+      axes are swapped, and an output position receives only ``k / s`` taps
+      per axis, so ``fan_in = in * prod(k / s)`` (the fan per output
+      position), ``fan_out = prod(k) * out``.
+
+    Fans that are averages over positions are rounded to the nearest
+    integer (at least 1).
     * `EinsumDense`: from the equation (see `einsum_fans`).
 
     Args:

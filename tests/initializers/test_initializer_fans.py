@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 import pytest
 
 from kerasinit import initializers as ki
@@ -88,3 +89,138 @@ def test_fans_feed_initializer():
     layer = _built(keras.layers.DepthwiseConv2D(3), (None, 8, 8, 16))
     init = ki.He(fans=ki.fans_for_layer(layer))
     assert init.stddev_for(layer.kernel.shape) == pytest.approx((2 / 9) ** 0.5)
+
+
+# ---------------------------------------------------------------------------
+# True fans against the variance a layer actually produces.
+#
+# A kernel drawn with He (fan_in mode) from the layer's true fans gives a
+# pre-activation of variance 2 on N(0, 1) input; drawn in fan_out mode, the
+# gradient reaching the input has variance 2 for an N(0, 1) upstream
+# gradient. Both are measured away from the borders (where padding removes
+# taps), over a window whose size is a multiple of the stride so that every
+# tap pattern is counted equally. The measured variance averages
+# `channels * positions` sums of products of independent draws, and one
+# kernel draw makes its own squared entries' mean off by a relative
+# sqrt(2 / kernel.size); with four kernel draws averaged the tolerance of
+# 10 % is more than 5 such standard errors for every case below, while a
+# fan off by the stride (the error this guards) is off by 50 % or more.
+
+L = keras.layers
+
+
+def _interior(values, rank, margin, strides):
+    index = [slice(None)]
+    for axis in range(rank):
+        size = values.shape[1 + axis] - 2 * margin
+        size -= size % strides[axis]
+        index.append(slice(margin, margin + size))
+    return values[tuple(index) + (slice(None),)]
+
+
+def _measure(layer, input_shape, mode, rank, margin):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    layer.build(input_shape)
+    attr = "pointwise_kernel" if hasattr(layer, "pointwise_kernel") else None
+    kernels = ki.kernel_fans(layer)
+    strides = layer.strides
+    strides = (strides,) * rank if isinstance(strides, int) else strides
+    strides = tuple(strides) * (rank if len(strides) == 1 else 1)
+    results = []
+    for seed in range(4):
+        for name, variable in (
+            ("kernel", getattr(layer, "kernel", None)),
+            ("depthwise_kernel", getattr(layer, "depthwise_kernel", None)),
+            ("pointwise_kernel", getattr(layer, "pointwise_kernel", None)),
+        ):
+            if name not in kernels or variable is None:
+                continue
+            # A separable convolution's depthwise kernel feeds the
+            # pointwise one linearly: gain 1 there, He on the last.
+            nonlinearity = "relu" if name == (attr or "kernel") else "linear"
+            init = ki.He(nonlinearity, mode=mode, fans=kernels[name], seed=seed)
+            variable.assign(init(tuple(variable.shape)))
+        x = tf.constant(rng.standard_normal((8,) + input_shape[1:]), "float32")
+        if mode == "fan_in":
+            y = keras.ops.convert_to_numpy(layer(x))
+            results.append(np.var(_interior(y, rank, margin, strides)))
+        else:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+            g = tf.constant(rng.standard_normal(y.shape), "float32")
+            dx = tape.gradient(y, x, output_gradients=g).numpy()
+            results.append(np.var(_interior(dx, rank, margin, strides)))
+    return float(np.mean(results))
+
+
+_CASES = [
+    # (layer factory, input shape, rank, margin)
+    *[
+        (
+            lambda s=s, p=p: L.Conv2DTranspose(32, 3, strides=s, padding=p),
+            (None, 12, 12, 32),
+            2,
+            3,
+        )
+        for s in (1, 2, 3)
+        for p in ("same", "valid")
+    ],
+    (lambda: L.Conv1DTranspose(32, 5, strides=2), (None, 40, 32), 1, 5),
+    (
+        lambda: L.Conv3DTranspose(16, 3, strides=2, padding="same"),
+        (None, 6, 6, 6, 16),
+        3,
+        2,
+    ),
+    (
+        lambda: L.Conv2DTranspose(32, 4, strides=(2, 1)),
+        (None, 12, 12, 32),
+        2,
+        4,
+    ),
+    (lambda: L.Conv2D(32, 3, dilation_rate=2), (None, 16, 16, 32), 2, 4),
+    (lambda: L.Conv2D(32, 3, strides=2), (None, 24, 24, 32), 2, 2),
+    (lambda: L.Conv2D(64, 3, groups=4), (None, 16, 16, 32), 2, 2),
+    (lambda: L.Conv1D(32, 5, strides=3), (None, 60, 32), 1, 2),
+    (
+        lambda: L.DepthwiseConv2D(3, strides=2, depth_multiplier=4),
+        (None, 24, 24, 32),
+        2,
+        2,
+    ),
+    (lambda: L.DepthwiseConv1D(5, depth_multiplier=2), (None, 40, 32), 1, 4),
+    (
+        lambda: L.SeparableConv2D(48, 3, depth_multiplier=2),
+        (None, 16, 16, 24),
+        2,
+        2,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case, mode",
+    [(i, "fan_in") for i in range(len(_CASES))]
+    # A separable convolution's two kernels in series have no single
+    # fan_out rule to test end to end; its depthwise fans are tested alone.
+    + [(i, "fan_out") for i in range(len(_CASES) - 1)],
+)
+def test_true_fans_preserve_measured_variance(case, mode):
+    factory, input_shape, rank, margin = _CASES[case]
+    layer = factory()
+    measured = _measure(layer, input_shape, mode, rank, margin)
+    assert measured == pytest.approx(2.0, rel=0.1), (
+        type(layer).__name__,
+        ki.kernel_fans(layer),
+    )
+
+
+def test_strided_transpose_fans_count_taps_per_output():
+    # k=3, s=2: an output position gets 1.5 taps per axis on average.
+    layer = _built(L.Conv2DTranspose(8, 3, strides=2), (None, 6, 6, 16))
+    assert ki.fans_for_layer(layer) == (round(16 * 1.5 * 1.5), 9 * 8)
+    layer = _built(L.Conv1DTranspose(8, 4, strides=4), (None, 6, 16))
+    assert ki.fans_for_layer(layer) == (16, 4 * 8)
