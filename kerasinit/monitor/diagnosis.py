@@ -970,22 +970,13 @@ class Diagnoser:
     def _evidence(self, head, first, group, event) -> str:
         stats = event.layers.get(first, {})
         value = head.value
-        text = {
-            "exploding_signal": lambda: (
+        if head.kind in ("exploding_signal", "vanishing_signal"):
+            words = (
                 f"output RMS {_fmt(_metric(stats, 'act_rms'))} at "
                 f"'{first}' (gain {_fmt(_metric(stats, 'signal_gain'))} "
                 f"over its input), {_fmt(value)} at '{head.layer}' "
                 f"(threshold {_fmt(head.threshold)})"
-            ),
-            "vanishing_signal": lambda: (
-                f"output RMS {_fmt(_metric(stats, 'act_rms'))} at "
-                f"'{first}' (gain {_fmt(_metric(stats, 'signal_gain'))} "
-                f"over its input), {_fmt(value)} at '{head.layer}' "
-                f"(threshold {_fmt(head.threshold)})"
-            ),
-        }.get(kind := head.kind)
-        if text is not None:
-            words = text()
+            )
         else:
             # "Layer 'x': what = v (threshold t)" without its step.
             words = head.message.rsplit(" at step", 1)[0]
