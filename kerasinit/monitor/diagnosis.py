@@ -670,6 +670,8 @@ class Diagnoser:
             dead_applies=[s.path for s in specs if s.dead_value is not None],
             saturation_applies=[s.path for s in specs if s.saturation()],
         )
+        if not event.preflight:
+            found = [f for f in found if _past_margin(f)]
         # Units off because the examples became alike are a symptom of
         # collapse, not broken units.
         regrouped = []
@@ -901,7 +903,7 @@ class Diagnoser:
                 continue
             due = (
                 event.preflight
-                or _extreme(d, self.thresholds)
+                or _extreme(d)
                 or self._streak[d.kind] >= self.thresholds.persistence
             )
             if due:
@@ -1142,23 +1144,31 @@ class Diagnoser:
         )
 
 
-def _extreme(d: Diagnosis, t: Thresholds) -> bool:
+def _past_margin(f: Finding) -> bool:
+    """Whether a training-time finding passes its threshold by the margin."""
+    if f.kind in ("dead_units", "saturation"):
+        return f.value >= FRACTION_MARGIN * f.threshold
+    if f.kind == "vanishing_gradients":
+        return f.value <= f.threshold / RATIO_MARGIN
+    if f.kind == "exploding_gradients":
+        return f.value >= f.threshold * RATIO_MARGIN
+    return True
+
+
+def _extreme(d: Diagnosis) -> bool:
     """A condition too far past its threshold to wait for a second event."""
     if d.kind in ("nonfinite", "symmetric_weights"):
         return True
+    # A slow run costs time, not the model: it always waits.
+    if d.kind in ("representation_collapse", "learning_rate_low"):
+        return False
     v, thr = d.value, d.threshold
     if not (_finite(v) and _finite(thr)):
         return True
     if d.kind in ("dead_units", "saturation"):
         return v >= 0.9
-    if d.kind in (
-        "vanishing_signal",
-        "vanishing_gradients",
-        "learning_rate_low",
-    ):
+    if d.kind in ("vanishing_signal", "vanishing_gradients"):
         return v <= thr / RATIO_MARGIN
-    if d.kind == "representation_collapse":
-        return False
     return v >= thr * RATIO_MARGIN
 
 
