@@ -708,8 +708,8 @@ class Diagnoser:
             f.step,
             f.value,
             expected,
-            "dead unit fraction explained by input cosine "
-            f"{cosine:.3f} (expected dead fraction)",
+            f"dead unit fraction, where input cosine {cosine:.3f} alone "
+            "predicts the threshold's value,",
         )
 
     def _signal_findings(self, event: ProbeEvent) -> list[Finding]:
@@ -975,10 +975,11 @@ class Diagnoser:
         if head.kind in ("exploding_signal", "vanishing_signal"):
             words = (
                 f"output RMS {_fmt(_metric(stats, 'act_rms'))} at "
-                f"'{first}' (gain {_fmt(_metric(stats, 'signal_gain'))} "
-                f"over its input), {_fmt(value)} at '{head.layer}' "
-                f"(threshold {_fmt(head.threshold)})"
+                f"'{first}', {_fmt(_metric(stats, 'signal_gain'))}x its input"
             )
+            if head.layer != first:
+                words += f", {_fmt(value)} at '{head.layer}'"
+            words += f" (threshold {_fmt(head.threshold)})"
         else:
             # "Layer 'x': what = v (threshold t)" without its step.
             words = head.message.rsplit(" at step", 1)[0]
