@@ -427,6 +427,7 @@ class RateLimiter:
 # Verdicts: per-layer findings grouped into one diagnosis per problem.
 
 _GRADIENT_KINDS = frozenset({"vanishing_gradients", "exploding_gradients"})
+_UPDATE_KINDS = frozenset({"learning_rate_high", "learning_rate_low"})
 
 #: At one layer, the condition that explains the others comes first.
 _PRIORITY = (
@@ -444,6 +445,7 @@ _PRIORITY = (
 )
 
 _EVERYTHING = frozenset(_PRIORITY)
+_FORWARD_KINDS = _EVERYTHING - _GRADIENT_KINDS - _UPDATE_KINDS
 
 #: Root kind -> the conditions that follow from it. Gradient conditions
 #: belong to a root wherever they are (gradients vanish *above* a dead
@@ -474,7 +476,9 @@ _ABSORBS = {
     "saturation": frozenset({"saturation", "vanishing_gradients"}),
     "exploding_gradients": frozenset({"exploding_gradients", "nonfinite"}),
     "vanishing_gradients": frozenset({"vanishing_gradients"}),
-    "learning_rate_high": frozenset({"learning_rate_high"}),
+    # Measured only while training: an update this large explains what
+    # the weights then do to the signal.
+    "learning_rate_high": _EVERYTHING - {"symmetric_weights"},
     "learning_rate_low": frozenset({"learning_rate_low"}),
 }
 
@@ -496,6 +500,11 @@ _SEVERITY = {
 #: a ratio, RMS or update size this factor beyond it, to count at all.
 FRACTION_MARGIN = 2.0
 RATIO_MARGIN = 10.0
+
+#: A tanh state bounded by 1 with this RMS has at least
+#: ``(0.81 - a**2) / (1 - a**2)`` of its entries beyond ``a`` in magnitude:
+#: over half beyond 0.75, where tanh' is below 0.44 and shrinks each step.
+RECURRENT_TANH_RMS = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -746,6 +755,26 @@ class Diagnoser:
                         "output RMS",
                     )
                 )
+            name = getattr(spec.activation, "name", None)
+            if (
+                not getattr(spec, "direct", True)
+                and name == "tanh"
+                and rms is not None
+                and rms > RECURRENT_TANH_RMS
+            ):
+                # A recurrent layer's output is its tanh state: no per-entry
+                # rule applies, but an RMS this close to the bound 1 puts
+                # most states where tanh' is small.
+                found.append(
+                    _layer_finding(
+                        "saturation",
+                        spec.path,
+                        event.step,
+                        rms,
+                        RECURRENT_TANH_RMS,
+                        "recurrent tanh state RMS",
+                    )
+                )
             cosine = _metric(s, "cosine_similarity")
             cos_limit = t.collapse_cosine
             if not event.preflight:
@@ -853,14 +882,18 @@ class Diagnoser:
 
         ordered = sorted(findings, key=key)
         roots: list[_Root] = []
-        for gradients in (False, True):
+        # Update sizes first: they are causes of what they come with, then
+        # forward conditions in model order, then gradients anywhere.
+        passes = (_UPDATE_KINDS, _FORWARD_KINDS, _GRADIENT_KINDS)
+        for kinds in passes:
+            anywhere = kinds is not _FORWARD_KINDS
             for f in ordered:
-                if (f.kind in _GRADIENT_KINDS) != gradients:
+                if f.kind not in kinds:
                     continue
                 i = pos.get(f.layer, len(pos))
                 for root in roots:
                     if f.kind in _ABSORBS[root.kind] and (
-                        gradients or i >= root.index
+                        anywhere or i >= root.index
                     ):
                         root.members.append(f)
                         break
