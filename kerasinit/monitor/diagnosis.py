@@ -892,8 +892,12 @@ class Diagnoser:
                     continue
                 i = pos.get(f.layer, len(pos))
                 for root in roots:
-                    if f.kind in _ABSORBS[root.kind] and (
-                        anywhere or i >= root.index
+                    # A gradient condition at a root's own layer shares
+                    # the root's cause.
+                    same = kinds is _GRADIENT_KINDS and i == root.index
+                    if same or (
+                        f.kind in _ABSORBS[root.kind]
+                        and (anywhere or i >= root.index)
                     ):
                         root.members.append(f)
                         break
@@ -984,7 +988,19 @@ class Diagnoser:
         )
 
     def _span_start(self, head: Finding, event: ProbeEvent) -> str:
-        """Walk an RMS crossing back to the layer where the gain went wrong."""
+        """Walk a crossing back to the layer where the problem begins."""
+        if head.kind == "saturation":
+            # Layers leading into it that are saturated at half the
+            # threshold are where it begins (the same margin as training).
+            floor = self.thresholds.saturation_fraction / FRACTION_MARGIN
+            i = self._index[head.layer]
+            while i > 0:
+                prev = event.layers.get(self.order[i - 1])
+                value = _metric(prev, "saturation_fraction")
+                if value is None or value < floor:
+                    break
+                i -= 1
+            return self.order[i]
         if head.kind not in ("exploding_signal", "vanishing_signal"):
             return head.layer
         g = self.thresholds.signal_gain
