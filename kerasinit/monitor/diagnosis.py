@@ -932,11 +932,15 @@ class Diagnoser:
         for kind in list(self._streak):
             if kind not in present:
                 del self._streak[kind]
-        self._active &= present
+        # A reported problem lasts while it or a consequence of it does:
+        # an explosion that turns into NaN is still the one explosion.
+        self._active = {
+            a for a in self._active if a in present or present & _ABSORBS[a]
+        }
         new = []
         for d in current:
             self._streak[d.kind] = self._streak.get(d.kind, 0) + 1
-            if d.kind in self._active:
+            if any(d.kind == a or d.kind in _ABSORBS[a] for a in self._active):
                 continue
             due = (
                 event.preflight

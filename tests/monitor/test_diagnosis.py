@@ -519,3 +519,18 @@ def test_benchmark_fast_subset_end_to_end(capsys, tmp_path):
         )
     assert BENCHMARK.main(["--fast"]) == 0
     assert "false alarms on healthy setups: 0" in capsys.readouterr().out
+
+
+def test_a_consequence_of_a_reported_problem_is_not_a_new_one():
+    diagnoser = Diagnoser([_Spec("a"), _Spec("b")])
+    layers = {p: {"act_rms": 50.0, "dead_fraction": 0.0} for p in "ab"}
+    first = diagnoser.update(ProbeEvent(0, "preflight", layers))
+    assert [d.kind for d in first] == ["exploding_signal"]
+    # Training turns the explosion into NaN: the same problem.
+    layers = {p: {"act_rms": math.nan, "act_nonfinite": 8.0} for p in "ab"}
+    assert diagnoser.update(ProbeEvent(10, "step", layers)) == []
+    # Once healthy, a new problem is new.
+    healthy = {p: {"act_rms": 1.0} for p in "ab"}
+    assert diagnoser.update(ProbeEvent(20, "step", healthy)) == []
+    again = diagnoser.update(ProbeEvent(30, "step", layers))
+    assert [d.kind for d in again] == ["nonfinite"]
