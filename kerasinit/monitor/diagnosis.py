@@ -427,7 +427,9 @@ class RateLimiter:
 # Verdicts: per-layer findings grouped into one diagnosis per problem.
 
 _GRADIENT_KINDS = frozenset({"vanishing_gradients", "exploding_gradients"})
-_UPDATE_KINDS = frozenset({"learning_rate_high", "learning_rate_low"})
+#: Grouped first, as the cause of what comes with it; barely moving
+#: weights are instead a consequence (of dead units, vanishing gradients).
+_UPDATE_KINDS = frozenset({"learning_rate_high"})
 
 #: At one layer, the condition that explains the others comes first.
 _PRIORITY = (
@@ -445,7 +447,8 @@ _PRIORITY = (
 )
 
 _EVERYTHING = frozenset(_PRIORITY)
-_FORWARD_KINDS = _EVERYTHING - _GRADIENT_KINDS - _UPDATE_KINDS
+_ANYWHERE_KINDS = _GRADIENT_KINDS | {"learning_rate_low"}
+_FORWARD_KINDS = _EVERYTHING - _ANYWHERE_KINDS - _UPDATE_KINDS
 
 #: Root kind -> the conditions that follow from it. Gradient conditions
 #: belong to a root wherever they are (gradients vanish *above* a dead
@@ -462,6 +465,7 @@ _ABSORBS = {
             "vanishing_signal",
             "saturation",
             "vanishing_gradients",
+            "learning_rate_low",
         }
     ),
     "dead_units": frozenset(
@@ -471,11 +475,16 @@ _ABSORBS = {
             "vanishing_signal",
             "saturation",
             "vanishing_gradients",
+            "learning_rate_low",
         }
     ),
-    "saturation": frozenset({"saturation", "vanishing_gradients"}),
+    "saturation": frozenset(
+        {"saturation", "vanishing_gradients", "learning_rate_low"}
+    ),
     "exploding_gradients": frozenset({"exploding_gradients", "nonfinite"}),
-    "vanishing_gradients": frozenset({"vanishing_gradients"}),
+    "vanishing_gradients": frozenset(
+        {"vanishing_gradients", "learning_rate_low"}
+    ),
     # Measured only while training: an update this large explains what
     # the weights then do to the signal.
     "learning_rate_high": _EVERYTHING - {"symmetric_weights"},
@@ -837,7 +846,10 @@ class Diagnoser:
             highs.append((path, ratio / math.sqrt(k)))
         found = []
         high = t.update_ratio_high * RATIO_MARGIN
-        for path, per_step in lows:
+        # The learning rate is shared: one layer's jump (a bias reset) is
+        # not it, so most layers must move too fast.
+        too_fast = lows and np.median([v for _, v in lows]) > high
+        for path, per_step in lows if too_fast else ():
             if per_step > high:
                 found.append(
                     _layer_finding(
@@ -884,7 +896,7 @@ class Diagnoser:
         roots: list[_Root] = []
         # Update sizes first: they are causes of what they come with, then
         # forward conditions in model order, then gradients anywhere.
-        passes = (_UPDATE_KINDS, _FORWARD_KINDS, _GRADIENT_KINDS)
+        passes = (_UPDATE_KINDS, _FORWARD_KINDS, _ANYWHERE_KINDS)
         for kinds in passes:
             anywhere = kinds is not _FORWARD_KINDS
             for f in ordered:
@@ -894,7 +906,7 @@ class Diagnoser:
                 for root in roots:
                     # A gradient condition at a root's own layer shares
                     # the root's cause.
-                    same = kinds is _GRADIENT_KINDS and i == root.index
+                    same = kinds is _ANYWHERE_KINDS and i == root.index
                     if same or (
                         f.kind in _ABSORBS[root.kind]
                         and (anywhere or i >= root.index)
@@ -967,7 +979,7 @@ class Diagnoser:
             if (
                 f.layer not in layers
                 and self._index.get(f.layer, -1) >= i0
-                and f.kind not in _GRADIENT_KINDS
+                and f.kind not in _ANYWHERE_KINDS
             ):
                 layers.append(f.layer)
         if len(layers) == 1:
