@@ -631,7 +631,10 @@ class Diagnoser:
             ``dead_value``, ``saturation()`` and ``activation`` (a
             `kerasinit.monitor.probe.LayerSpec`).
         thresholds: a `Thresholds`. Defaults to `None` (the defaults).
-        facts: a `kerasinit.monitor.model_facts.ModelFacts` for causes.
+        facts: a `kerasinit.monitor.model_facts.ModelFacts` for causes, or
+            a function returning one (e.g. ``lambda: model_facts(model)``),
+            called at most once per event and only when the event has a
+            finding, so that causes read the weights as they are then.
             Defaults to `None` (causes from statistics only).
         reference_layer: the output layer's path, not compared with itself
             for gradients. Defaults to `None`.
@@ -661,6 +664,9 @@ class Diagnoser:
         self.specs = list(specs)
         self.thresholds = thresholds
         self.facts = facts
+        self._facts_step: int | None = None
+        self._step: int | None = None
+        self._facts_value = None if callable(facts) else facts
         self.reference_layer = reference_layer
         self.order = [s.path for s in self.specs]
         self._index = {p: i for i, p in enumerate(self.order)}
@@ -677,6 +683,7 @@ class Diagnoser:
         """Every per-layer condition of one event, before any grouping."""
         t = self.thresholds
         specs = self.specs
+        self._step = event.step
         found = diagnose(
             event.layers,
             self.order,
@@ -879,10 +886,18 @@ class Diagnoser:
     # -- grouping ------------------------------------------------------------
 
     def _kernel(self, spec):
-        if self.facts is None:
+        facts = self._facts()
+        if facts is None:
             return None
         owner = getattr(spec, "weight_owner", None) or spec.path
-        return self.facts.kernel(owner)
+        return facts.kernel(owner)
+
+    def _facts(self):
+        # Only asked for while explaining a finding: read once per event.
+        if callable(self.facts) and self._facts_step != self._step:
+            self._facts_value = self.facts()
+            self._facts_step = self._step
+        return self._facts_value
 
     def group(self, findings: Sequence[Finding]) -> list[list[Finding]]:
         """Per-layer findings grouped by root: each group starts with it."""
@@ -923,10 +938,8 @@ class Diagnoser:
 
     def diagnose_event(self, event: ProbeEvent) -> list[Diagnosis]:
         """Every diagnosis present in one event, ignoring persistence."""
-        return [
-            self._diagnosis(group, event)
-            for group in self.group(self.layer_findings(event))
-        ]
+        groups = self.group(self.layer_findings(event))
+        return [self._diagnosis(group, event) for group in groups]
 
     # -- persistence -----------------------------------------------------
 
@@ -1058,7 +1071,7 @@ class Diagnoser:
     def _cause(self, kind, first, head, event) -> tuple[str, str]:
         spec = self._spec.get(first)
         kernel = self._kernel(spec) if spec is not None else None
-        facts = self.facts
+        facts = self._facts()
         t = self.thresholds
         input_rms = event.input_rms
         pair_helps = facts is not None and bool(facts.mismatched)

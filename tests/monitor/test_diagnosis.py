@@ -250,10 +250,22 @@ def test_zero_kernels_are_symmetric():
 
 def test_bias_shift_on_layer_two_is_one_dead_units_verdict():
     model, x = mlp(4, 64, keras.initializers.HeNormal, separate=True)
+    reads = []
+
+    def facts():
+        reads.append(1)
+        return model_facts(model)
+
+    # Facts read when a finding needs them: after the bias changed.
+    event, specs = measure(model, x)
+    diagnoser = Diagnoser(specs, facts=facts, reference_layer="logits")
+    assert diagnoser.update(event) == [] and reads == []
     dense = model.get_layer("d1")
     dense.bias.assign(np.full(dense.bias.shape, -10.0, "float32"))
     y = np.random.default_rng(1).integers(0, 10, EXAMPLES)
-    found, _ = verdicts(model, x, y)
+    event, _ = measure(model, x, y, step=10, phase="epoch")
+    found = diagnoser.update(event)
+    assert len(reads) == 1
     assert [d.kind for d in found] == ["dead_units"]
     d = found[0]
     assert d.first_layer == "a1"
