@@ -696,7 +696,11 @@ class Diagnoser:
             saturation_applies=[s.path for s in specs if s.saturation()],
         )
         if not event.preflight:
-            found = [f for f in found if _past_margin(f)]
+            found = [
+                f
+                for f in found
+                if _past_margin(f) and not self._harmless_saturation(f, event)
+            ]
         # Units off because the examples became alike are a symptom of
         # collapse, not broken units.
         regrouped = []
@@ -710,6 +714,23 @@ class Diagnoser:
         found += self._signal_findings(event)
         found += self._update_findings(event)
         return found
+
+    def _harmless_saturation(self, f: Finding, event: ProbeEvent) -> bool:
+        """Trained saturated units that still pass gradient are features.
+
+        Saturation predicts, at initialization, that gradients will not
+        flow; during training the gradient is measured, so saturation
+        counts only where the layer's gradient is also two orders of
+        magnitude below the output layer's.
+        """
+        if f.kind != "saturation":
+            return False
+        grad = _metric(event.layers.get(f.layer), "grad_norm")
+        ref = event.reference_grad_norm
+        if grad is None or ref is None or ref <= 0.0:
+            return False
+        limit = self.thresholds.vanishing_ratio * RATIO_MARGIN
+        return grad / ref >= limit
 
     def _previous(self, path: str, event: ProbeEvent, metric: str):
         i = self._index[path]

@@ -546,3 +546,21 @@ def test_a_consequence_of_a_reported_problem_is_not_a_new_one():
     assert diagnoser.update(ProbeEvent(20, "step", healthy)) == []
     again = diagnoser.update(ProbeEvent(30, "step", layers))
     assert [d.kind for d in again] == ["nonfinite"]
+
+
+def test_training_saturation_that_passes_gradient_is_silent():
+    spec = _Spec("a", None)
+    spec.saturation = lambda: (None, 0.05)
+    diagnoser = Diagnoser([spec], reference_layer="out")
+
+    def event(step, grad):
+        layers = {"a": {"saturation_fraction": 0.6, "grad_norm": grad}}
+        return ProbeEvent(step, "step", layers, reference_grad_norm=1.0)
+
+    # A tenth of the output's gradient still reaches it: it learns.
+    assert diagnoser.update(event(10, 0.1)) == []
+    assert diagnoser.update(event(20, 0.1)) == []
+    # A thousandth does not: the saturation blocks it.
+    assert diagnoser.update(event(30, 1e-3)) == []
+    new = diagnoser.update(event(40, 1e-3))
+    assert [d.kind for d in new] == ["saturation"]
