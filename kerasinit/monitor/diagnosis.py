@@ -1267,6 +1267,10 @@ def _extreme(d: Diagnosis) -> bool:
         return True
     if d.kind in ("dead_units", "saturation"):
         return v >= 0.9
+    if d.kind == "learning_rate_high":
+        # Half the weights' norm per step replaces them within two steps;
+        # the next event may already show only the wreck.
+        return v >= 0.5
     if d.kind in ("vanishing_signal", "vanishing_gradients"):
         return v <= thr / RATIO_MARGIN
     return v >= thr * RATIO_MARGIN
