@@ -1269,8 +1269,10 @@ def _extreme(d: Diagnosis) -> bool:
         return v >= 0.9
     if d.kind == "learning_rate_high":
         # Half the weights' norm per step replaces them within two steps;
-        # the next event may already show only the wreck.
-        return v >= 0.5
+        # the next event may already show only the wreck. Any layer counts:
+        # the rate is shared.
+        moves = [f.value for f in d.findings if f.kind == d.kind]
+        return max(moves, default=v) >= 0.5
     if d.kind in ("vanishing_signal", "vanishing_gradients"):
         return v <= thr / RATIO_MARGIN
     return v >= thr * RATIO_MARGIN
