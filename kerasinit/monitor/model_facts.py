@@ -26,6 +26,10 @@ __all__ = ["KernelFacts", "ModelFacts", "model_facts"]
 #: layers, N(0, 1) a factor of 10 or more), never a resampling.
 MATCH_FACTOR = 1.5
 
+#: Kernel roles whose output feeds the layer's activation: the ones whose
+#: scale decides the forward signal of the monitored layers.
+_FEEDING = ("kernel", "gate", "value")
+
 _NORMALIZATION = tuple(
     cls
     for cls in (
@@ -132,19 +136,6 @@ def _duplicate_columns(kernel: np.ndarray, bias: np.ndarray | None) -> float:
     return float(np.mean(counts[inverse.reshape(-1)] > 1))
 
 
-def _target_std(activation: Any, fans: tuple[int, int] | None) -> float | None:
-    from kerasinit.initializers import ForActivation
-
-    if activation is None or fans is None:
-        return None
-    info, param = activation
-    try:
-        delegate = ForActivation(info.name, param).delegate
-    except (ValueError, TypeError):
-        return None
-    return math.sqrt(delegate.variance(max(1, fans[0]), max(1, fans[1])))
-
-
 def _learning_rate(model: Any) -> tuple[float | None, str | None]:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
@@ -178,41 +169,55 @@ def model_facts(model: Any) -> ModelFacts:
     >>> facts.kernel("dense").scale_ratio
     16.0
     """
-    from kerasinit.pairing import _analyse, _describe_initializer
+    from kerasinit import _kernels
 
     kernels = []
     residual = False
-    for entry in _analyse(model):
-        variable = entry["variable"]
-        if variable is None or entry["attr"] != "kernel":
+    for kernel in _kernels.analyse(model):
+        residual = residual or kernel.residual
+        if kernel.variable is None or kernel.role not in _FEEDING:
             continue
-        layer = entry["layer"]
-        value = np.asarray(keras.ops.convert_to_numpy(variable), np.float64)
+        value = np.asarray(
+            keras.ops.convert_to_numpy(kernel.variable), np.float64
+        )
         if value.ndim < 2 or value.size == 0:
             continue
-        bias_var = getattr(layer, "bias", None)
+        bias_var = (
+            getattr(kernel.owner, kernel.biases[0], None)
+            if kernel.biases
+            else None
+        )
         bias = (
             None
             if bias_var is None
             else np.asarray(keras.ops.convert_to_numpy(bias_var), np.float64)
         )
-        activation = entry["activation"]
-        name = activation[0].name if activation is not None else "unknown"
-        fans = entry["fans"]
-        residual = residual or bool(entry["residual"])
+        target = (
+            math.sqrt(kernel.paired_variance())
+            if kernel.activation is not None and kernel.fans is not None
+            else None
+        )
         kernels.append(
             KernelFacts(
-                path=entry["path"],
-                activation=name,
-                std=float(np.sqrt(np.mean(np.square(value)))),
-                target_std=_target_std(activation, fans),
-                initializer=_describe_initializer(
-                    getattr(layer, entry["init_attr"], None)
+                path=kernel.path,
+                activation=(
+                    kernel.activation.name
+                    if kernel.activation is not None
+                    else "unknown"
                 ),
-                fan_in=int(fans[0]) if fans else int(value.shape[-2]),
+                std=float(np.sqrt(np.mean(np.square(value)))),
+                target_std=target,
+                initializer=_kernels.describe_initializer(
+                    getattr(kernel.owner, kernel.init_attr, None)
+                    if kernel.init_attr
+                    else None
+                ),
+                fan_in=(
+                    int(kernel.fans[0]) if kernel.fans else int(value.shape[-2])
+                ),
                 duplicate_columns=_duplicate_columns(value, bias),
                 bias_mean=None if bias is None else float(np.mean(bias)),
-                dtype=str(getattr(layer, "compute_dtype", "float32")),
+                dtype=str(getattr(kernel.layer, "compute_dtype", "float32")),
             )
         )
     normalization = any(
