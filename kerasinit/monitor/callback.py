@@ -139,6 +139,8 @@ class HealthMonitor(keras.callbacks.Callback):
             skipped; training went on unchanged. Read-only.
         compiled_probe: the compiled probe function, or `None` while the
             probe runs eagerly. Read-only.
+        probe_compiling: whether the probe is being compiled on a
+            background thread. Read-only.
 
     Example:
 
@@ -258,6 +260,10 @@ class HealthMonitor(keras.callbacks.Callback):
     @property
     def compiled_probe(self):
         return self._probe.compiled if self._probe is not None else None
+
+    @property
+    def probe_compiling(self) -> bool:
+        return self._probe is not None and self._probe.compiling
 
     def _check_log_dir(self) -> None:
         if "://" in self.log_dir:

@@ -106,7 +106,7 @@ def mirrored(log_dir):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     monitor = HealthMonitor(log_dir, ds)
     model.fit(ds, epochs=2, verbose=0, callbacks=[monitor])
-    stats = monitor.last_result["layers"]
+    stats = monitor.last_result.layers
     if sorted(stats) != ["d1", "d2"]:
         raise SystemExit(f"unexpected layers {sorted(stats)}")
     if not stats["d1"]["grad_norm"] > 0:

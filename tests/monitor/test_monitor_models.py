@@ -62,7 +62,7 @@ def test_nested_functional_and_activation_layers(tmp_path):
     assert classes["ki_relu"] == "relu"
     assert "activations/encoder/leaky" in tags(tmp_path)
     # A weightless activation layer is credited with the layer before it.
-    leaky = monitor.last_result["layers"]["encoder/leaky"]
+    leaky = monitor.last_result.layers["encoder/leaky"]
     weights = np.concatenate(
         [w.numpy().ravel() for w in inner.get_layer("proj").trainable_weights]
     )
@@ -105,7 +105,7 @@ def test_subclassed_model_with_batchnorm_and_dropout(tmp_path):
         monitor.on_train_batch_begin(batch)
     monitor.on_train_end()
     assert "call" not in vars(model.d1)
-    assert monitor._probe._concrete is not None
+    assert monitor.compiled_probe is not None
     _assert_measured(monitor, tmp_path, ["sub_d1", "sub_d2"])
 
 
