@@ -264,7 +264,7 @@ def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
         row_lo = tf.gather(lo, layers)[:, None]
         row_hi = tf.gather(hi, layers)[:, None]
         per_matrix.append(
-            histograms.bucket_counts(r.safe, row_lo, row_hi, bins)
+            histograms.bucket_counts(r.safe, row_lo, row_hi, bins, float64=True)
         )
     if per_matrix:
         counts = tf.math.unsorted_segment_sum(

@@ -6,12 +6,15 @@ one-hot of N x buckets that `tf.summary.histogram` builds. The bucket edges
 follow from the range, which is transferred anyway, and are laid out on the
 host by `histogram_table` in the TensorBoard histogram format.
 
-A bucket position is computed so that it is a valid bucket whatever the
-values: a NaN (from a non-finite value, or from a range whose width is not
-finite) goes to the row's first bucket instead of becoming a negative index,
-and a range narrower than the smallest normal float (deep stacks with tiny
-weights produce such rows) is divided by, not inverted: ``bins / width``
-would overflow to infinity and turn the row's minimum into a NaN position.
+A bucket position is a valid bucket whatever the values. A NaN position
+(from a non-finite value, or from ``0 * inf``) goes to the row's first bucket
+instead of being cast to a negative index, which `bincount` rejects with an
+error. Such positions arise in two ways: without masks, from non-finite
+values (the statistics of that event are then measured again with masks);
+and from a row whose range is narrower than ``bins / 3.4e38``, where
+``bins / width`` overflows to infinity and the row's minimum sits at
+``0 * inf``. Deep stacks with tiny weights produce such rows; their minimum
+is then counted in the first bucket and every other value in the last.
 """
 
 from __future__ import annotations
@@ -27,15 +30,33 @@ def _positions(values, lo, hi, bins: int, offsets) -> tf.Tensor:
     width = hi - lo
     # False for a constant row (width 0) and for NaN widths.
     has_width = width > 0.0
-    fraction = tf.math.divide_no_nan(values - lo, tf.where(has_width, width, 0))
-    at = fraction * float(bins)
+    scale = tf.where(has_width, bins / width, 0.0)
+    at = (values - lo) * scale
     # `x > 0` is false for NaN, so NaN goes to 0 with the negative positions;
     # the upper bound keeps each row's maximum (and +inf) in its last bucket.
+    # (Plain element-wise ops: `tf.clip_by_value` costs more than one of
+    # them on the CPU, and propagates NaN.)
     at = tf.minimum(tf.where(at > 0.0, at, 0.0), bins - 0.5)
     # A constant row has no width: its values go to the middle bucket, as in
     # the unit-wide range centred on the value that `histogram_table` gives
     # it.
     return at + offsets + tf.where(has_width, 0.0, float(bins // 2))
+
+
+def _buckets64(values, lo, hi, bins: int) -> tf.Tensor:
+    """int32 buckets within each row, positions computed in float64.
+
+    The arithmetic of `tf.histogram_fixed_width` (the offset from the
+    minimum in float32, divided in float64 by the bucket width), NaN-safe:
+    for small tensors such as gradients, where the extra precision is cheap.
+    """
+    width = hi - lo
+    has_width = width > 0.0
+    step = tf.cast(tf.where(has_width, width, 1.0), tf.float64) / bins
+    at = tf.cast(tf.maximum(values, lo) - lo, tf.float64) / step
+    at = tf.minimum(tf.where(at > 0.0, at, 0.0), bins - 1.0)
+    middle = tf.where(has_width, 0, bins // 2)
+    return tf.where(has_width, tf.cast(at, tf.int32), 0) + middle
 
 
 def bucket_counts(
@@ -44,6 +65,7 @@ def bucket_counts(
     hi: tf.Tensor,
     bins: int,
     zero_adjustment: tf.Tensor | None = None,
+    float64: bool = False,
 ) -> tf.Tensor:
     """``[k, bins]`` float32 counts of each row's values over its range.
 
@@ -63,8 +85,11 @@ def bucket_counts(
     """
     k = values.shape[0]
     offsets = np.arange(k, dtype=np.float32)[:, None] * bins
-    # Positions are at least 0, so the cast is the floor: the bucket.
-    buckets = tf.cast(_positions(values, lo, hi, bins, offsets), tf.int32)
+    if float64:
+        buckets = _buckets64(values, lo, hi, bins) + offsets.astype(np.int32)
+    else:
+        # Positions are at least 0, so the cast is the floor: the bucket.
+        buckets = tf.cast(_positions(values, lo, hi, bins, offsets), tf.int32)
     counts = tf.math.bincount(
         buckets, minlength=k * bins, maxlength=k * bins, dtype=tf.float32
     )

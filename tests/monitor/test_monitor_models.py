@@ -218,9 +218,13 @@ def test_steps_per_execution_and_step_cadence(tmp_path):
     monitor = HealthMonitor(
         tmp_path, (x, y), every_n_steps=4, every_n_epochs=None
     )
-    # The step events run between updates, in the batch-begin hook, so
-    # Keras keeps its asynchronous batch-end dispatch.
-    assert monitor.async_safe is True
+    # The step events run between updates, in the batch-begin hook; no
+    # batch-end hook is overridden, so Keras keeps its asynchronous
+    # batch-end dispatch for the other callbacks.
+    for hook in ("on_batch_end", "on_train_batch_end"):
+        assert getattr(HealthMonitor, hook) is getattr(
+            keras.callbacks.Callback, hook
+        )
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[monitor])
     steps = [r["step"] for r in records(tmp_path)]
     # 12 steps per epoch run 3 at a time: the hook sees 3, 6, 9 updates done

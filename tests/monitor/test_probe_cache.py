@@ -164,6 +164,9 @@ def test_eager_and_compiled_probes_agree():
     assert compiled.layers.keys() == eager.layers.keys()
     for layer, values in eager.layers.items():
         assert compiled.layers[layer].keys() == values.keys()
+        # No previous event at the first call; no update since at the second.
+        assert np.isnan(values.pop("update_ratio", np.nan))
+        assert compiled.layers[layer].get("update_ratio", 0.0) == 0.0
         for metric, value in values.items():
             np.testing.assert_allclose(
                 compiled.layers[layer][metric],
