@@ -246,7 +246,6 @@ def test_resume_with_initial_epoch_continues_steps(tmp_path):
     x = np.random.default_rng(7).normal(size=(32, 4)).astype("float32")
     y = x[:, :1]
     monitor = HealthMonitor(tmp_path, (x, y))
-    assert monitor.async_safe is True
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[monitor])
     model.fit(
         x,
