@@ -84,10 +84,13 @@ class HealthMonitor(keras.callbacks.Callback):
     model, optimizer or random state; it runs eagerly until it is compiled in
     the background, see `compile`) and records, for every monitored layer, the
     activation mean, std, extremes, zero fraction, dead-unit fraction,
-    saturation fraction and non-finite count, and the gradient norm,
-    weight norm, their ratio and non-finite count, plus histograms of
-    activations and gradients. It diagnoses dead units, saturation, vanishing
-    and exploding gradients and non-finite values, and reports each finding once
+    saturation fraction, non-finite count, RMS and its ratio to the previous
+    layer's, mean cosine similarity across examples and fraction of
+    duplicate units, and the gradient norm, weight norm, their ratio,
+    non-finite count and the relative size of the weight update since the
+    previous event, plus histograms of activations and gradients. It
+    diagnoses dead units, saturation, vanishing and exploding gradients and
+    non-finite values, and reports each finding once
     (until its condition clears) as a Python warning, a `logging` record, an
     entry of `findings` and a TensorBoard text summary. A pre-flight event in
     `on_train_begin` checks the model before the first weight update.
@@ -151,11 +154,8 @@ class HealthMonitor(keras.callbacks.Callback):
     []
     """
 
-    # Compiling the probe in the background after the first step adds about
-    # 0.26 s to the reference MLP's training and 0.67 s to the small CNN's,
-    # and saves 0.1 s and 0.29 s per later event (an eager call against a
-    # compiled one; `benchmarks/overhead.py`): it pays for itself over two
-    # to three events.
+    # Compiling the probe pays for itself over two to three later events on
+    # the reference workloads (measured in ``docs/monitor.md``, Overhead).
     COMPILE_BREAK_EVEN = 3
 
     def __init__(
