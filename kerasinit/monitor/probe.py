@@ -217,7 +217,7 @@ class Probe:
             raise ProbeDoesNotFit(f"{type(exc).__name__}: {exc}") from exc
         return outputs, loss, tape
 
-    def _measure(self, x, y, w, *, masked: bool, previous: _Previous):
+    def _measure(self, x, y, w, *, masked: bool, previous: _Previous | None):
         """``(layout, flat vector)``: one probe run (eager or traced)."""
         model = self.model
         with_grads = y is not None
@@ -392,10 +392,13 @@ class Probe:
             self._previous = cached.previous
             for path, why in cached.skipped.items():
                 self._skip(path, why)
-        else:
+        elif self.with_grads:
+            # Update sizes belong to the gradient statistics: without
+            # targets no copy of the weights is kept.
             self._previous = _Previous(self.model.trainable_variables)
-        # A new run: the weights of an earlier one are no previous event.
-        self._previous.forget()
+        if self._previous is not None:
+            # A new run: the weights of an earlier one are no previous event.
+            self._previous.forget()
 
     def _run_eager(self, masked: bool) -> tuple[ProbeLayout, np.ndarray]:
         x, y, w = self._batch
