@@ -437,6 +437,41 @@ def run_stats(against: str | None, repeat: int) -> None:
                 )
 
 
+def run_probe_cpu(workload: str) -> dict:
+    """Process CPU time of one compiled probe event, median of 15 calls.
+
+    CPU time, unlike wall time, barely moves with the load of other
+    processes, so two revisions' per-event costs can be compared run by
+    run: run this under each (``git archive REV | tar -x -C DIR``, then
+    ``PYTHONPATH=DIR python DIR/benchmarks/overhead.py --probe-cpu mlp``).
+    """
+    import tensorflow as tf
+
+    try:
+        from kerasinit.monitor.selection import monitored_layers
+    except ImportError:  # revisions before the selection module
+        from kerasinit.monitor.probe import monitored_layers
+    import keras
+
+    from kerasinit.monitor.probe import Probe
+
+    keras.utils.set_random_seed(0)
+    model = _model(workload)
+    x, y = _data(workload, 512)
+    p = Probe(model, monitored_layers(model))
+    p.build(tf.constant(x), tf.constant(y))
+    p()
+    p.start_compiling()
+    p.wait()
+    p()
+    times = []
+    for _ in range(15):
+        start = time.process_time()
+        p()
+        times.append(time.process_time() - start)
+    return {"workload": workload, "cpu_ms": statistics.median(times) * 1e3}
+
+
 def _child(args: list[str]) -> dict:
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
@@ -456,6 +491,11 @@ def main() -> None:
     parser.add_argument("--depth", type=int)
     parser.add_argument(
         "--compile-timing", nargs=2, metavar=("WORKLOAD", "WHEN")
+    )
+    parser.add_argument(
+        "--probe-cpu",
+        metavar="WORKLOAD",
+        help="CPU time of one compiled probe event (mlp or cnn)",
     )
     parser.add_argument(
         "--stats",
@@ -483,6 +523,9 @@ def main() -> None:
         return
     if args.compile_timing:
         print(json.dumps(run_compile_timing(*args.compile_timing, args.smoke)))
+        return
+    if args.probe_cpu:
+        print(json.dumps(run_probe_cpu(args.probe_cpu)))
         return
     if args.stats:
         run_stats(args.against, repeat=3 if args.smoke else 15)
