@@ -385,7 +385,11 @@ class HealthMonitor(keras.callbacks.Callback):
         self._step = int(self.model.optimizer.iterations.numpy())
         self._epoch_base = self._step
         if self._event == 0 and self._step > 0:
-            self._event = self._writer.last_event() + 1
+            try:
+                self._event = self._writer.last_event() + 1
+            except Exception as exc:  # noqa: BLE001
+                # The counter then restarts; training goes on regardless.
+                self._failed("reading the run's events", exc, event=False)
         self._batches = 0
         self._compile_pending = False
         if self._last_step != self._step:
@@ -473,7 +477,8 @@ class HealthMonitor(keras.callbacks.Callback):
             )
             new = self._limiter.filter(found)
         except ProbeDoesNotFit as exc:
-            if self._probe_checked:
+            if self._probe_checked or phase != "preflight":
+                # Past the first step nothing raises.
                 self._failed("measuring", exc)
                 return
             raise ValueError(
