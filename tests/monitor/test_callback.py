@@ -335,3 +335,37 @@ def test_the_update_ratio_measures_the_steps_between_events(tmp_path):
         new = np.concatenate([w.ravel() for w in after]).astype(np.float64)
         expected = np.linalg.norm(new - old) / np.linalg.norm(old)
         np.testing.assert_allclose(ratio, expected, rtol=1e-5)
+
+
+def test_deep_stack_of_tiny_weights_preflight(tmp_path):
+    """The pre-flight that crashed with "Bincount ... Input arr must be
+    non-negative": a 50-layer, 64-wide ReLU MLP with N(0, 1e-3) kernels
+    and a probe of 128. With this seed one layer's outputs span a range
+    narrower than ``30 / float32 max`` (the condition of the crash)."""
+    keras.utils.set_random_seed(4)
+    tiny = keras.initializers.RandomNormal(0.0, 1e-3)
+    model = keras.Sequential(
+        [keras.Input((64,))]
+        + [
+            keras.layers.Dense(64, activation="relu", kernel_initializer=tiny)
+            for _ in range(50)
+        ]
+        + [keras.layers.Dense(10)]
+    )
+    model.compile(
+        "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(128, 64)).astype("float32")
+    y = rng.integers(0, 10, 128)
+    monitor = HealthMonitor(tmp_path, (x, y), warn=False)
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    assert monitor.skipped_events == 0
+    result = monitor.last_result
+    smallest_normal = np.finfo(np.float32).tiny
+    overflowing = 30 / np.finfo(np.float32).max
+    widths = [v["act_max"] - v["act_min"] for v in result.layers.values()]
+    assert any(smallest_normal <= w < overflowing for w in widths)
+    for table in result.activation_histograms.values():
+        assert table[:, 2].sum() == 128 * 64 and (table[:, 2] >= 0).all()
