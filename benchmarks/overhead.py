@@ -178,12 +178,19 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         out["events"] = callbacks[0]._event
     if config == "monitor":
         monitor = callbacks[0]
-        out["compiled_in_fit"] = monitor._probe._concrete is not None
+        out["compiled_in_fit"] = monitor.compiled_probe is not None
 
-        p = monitor._probe
-        # A later eager call, as the events before compiling run (the
-        # first one also creates every kernel once).
-        eager_s = _median_seconds(p._run_eager)
+        import tensorflow as tf
+
+        from kerasinit.monitor.probe import Probe
+        from kerasinit.monitor.selection import monitored_layers
+
+        # A probe of its own, not yet compiled: a later eager call, as the
+        # events before compiling run (the first one also creates every
+        # kernel once).
+        p = Probe(model, monitored_layers(model))
+        p.build(tf.constant(probe[0]), tf.constant(probe[1]))
+        eager_s = _median_seconds(p)
         out["eager_s_per_sample"] = eager_s / len(probe[0])
         p.start_compiling()
         p.wait()
@@ -204,12 +211,13 @@ def run_depth(depth: int, smoke: bool) -> dict:
     import keras
     import tensorflow as tf
 
-    from kerasinit.monitor import probe as probe_lib
+    from kerasinit.monitor.probe import Probe
+    from kerasinit.monitor.selection import monitored_layers
 
     keras.utils.set_random_seed(0)
     model = _model("mlp", depth=depth)
     x, y = _data("mlp", 128)
-    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    p = Probe(model, monitored_layers(model))
     t = time.perf_counter()
     p.build(tf.constant(x), tf.constant(y), None)
     p()
@@ -246,7 +254,8 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
     import keras
     import tensorflow as tf
 
-    from kerasinit.monitor import probe as probe_lib
+    from kerasinit.monitor.probe import Probe
+    from kerasinit.monitor.selection import monitored_layers
 
     steps = 12 if smoke else 60
     keras.utils.set_random_seed(0)
@@ -257,9 +266,7 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
     class Timer(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             if when != "none":
-                self.probe = probe_lib.Probe(
-                    model, probe_lib.monitored_layers(model)
-                )
+                self.probe = Probe(model, monitored_layers(model))
                 self.probe.build(tf.constant(x[:512]), tf.constant(y[:512]))
                 if when == "begin":
                     self.probe.start_compiling()
@@ -302,7 +309,40 @@ def _stats_at(revision: str):
     spec = importlib.util.spec_from_file_location("stats_at_revision", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if hasattr(module, "ACTIVATION_SCALARS"):
+        # The single statistics module of earlier revisions reads its
+        # columns from the working tree's schema, which now names metrics
+        # it does not compute: it computes the first eight and four.
+        module.ACTIVATION_SCALARS = module.ACTIVATION_SCALARS[:8]
+        module.GRADIENT_SCALARS = module.GRADIENT_SCALARS[:4]
     return module
+
+
+def _working_tree_stats():
+    """The working tree's statistics functions, as one namespace."""
+    import types
+
+    from kerasinit.monitor import activation_stats, gradient_stats
+
+    return types.SimpleNamespace(
+        activation_stats_many=activation_stats.activation_stats_many,
+        gradient_stats_many=gradient_stats.gradient_stats_many,
+    )
+
+
+def _named(module, result: dict, kind: str) -> dict:
+    """A statistics result as ``{name: array}``, whatever its revision."""
+    import numpy as np
+
+    if "columns" in result:
+        out = {k: v.numpy() for k, v in result["columns"].items()}
+    else:
+        names = getattr(module, f"{kind}_SCALARS")
+        out = dict(zip(names, np.asarray(result["scalars"]).T))
+    for key in ("counts", "range"):
+        if key in result:
+            out[key] = np.asarray(result[key])
+    return out
 
 
 def run_stats(against: str | None, repeat: int) -> None:
@@ -316,9 +356,7 @@ def run_stats(against: str | None, repeat: int) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from kerasinit.monitor import stats
-
-    modules = {"working tree": stats}
+    modules = {"working tree": _working_tree_stats()}
     if against:
         modules[against] = _stats_at(against)
     rng = np.random.default_rng(0)
@@ -364,9 +402,9 @@ def run_stats(against: str | None, repeat: int) -> None:
         def gradients(m, groups=groups):
             return m.gradient_stats_many(groups, masked=False)
 
-        for name, fn in (
-            ("activations", activations),
-            ("gradients", gradients),
+        for name, fn, kind in (
+            ("activations", activations, "ACTIVATION"),
+            ("gradients", gradients, "GRADIENT"),
         ):
             calls = {}
             for label, m in modules.items():
@@ -379,14 +417,17 @@ def run_stats(against: str | None, repeat: int) -> None:
                     t = time.perf_counter()
                     tf.nest.map_structure(lambda v: v.numpy(), c())
                     times[k].append(time.perf_counter() - t)
-            reference = results["working tree", "eager"]
-            for label in modules:
+            reference = _named(
+                modules["working tree"],
+                results["working tree", "eager"],
+                kind,
+            )
+            for label, m in modules.items():
+                # Every statistic both revisions compute.
+                named = _named(m, results[label, "eager"], kind)
                 same = all(
-                    np.array_equal(
-                        results[label, "eager"][key].numpy(),
-                        reference[key].numpy(),
-                    )
-                    for key in reference
+                    np.array_equal(named[key], reference[key], equal_nan=True)
+                    for key in named.keys() & reference.keys()
                 )
                 eager = statistics.median(times[label, "eager"]) * 1e3
                 compiled = statistics.median(times[label, "compiled"]) * 1e3
@@ -394,6 +435,41 @@ def run_stats(against: str | None, repeat: int) -> None:
                     f"| {workload} | {name} | {label} | {eager:.1f} | "
                     f"{compiled:.1f} | {'yes' if same else 'no'} |"
                 )
+
+
+def run_probe_cpu(workload: str) -> dict:
+    """Process CPU time of one compiled probe event, median of 15 calls.
+
+    CPU time, unlike wall time, barely moves with the load of other
+    processes, so two revisions' per-event costs can be compared run by
+    run: run this under each (``git archive REV | tar -x -C DIR``, then
+    ``PYTHONPATH=DIR python DIR/benchmarks/overhead.py --probe-cpu mlp``).
+    """
+    import tensorflow as tf
+
+    try:
+        from kerasinit.monitor.selection import monitored_layers
+    except ImportError:  # revisions before the selection module
+        from kerasinit.monitor.probe import monitored_layers
+    import keras
+
+    from kerasinit.monitor.probe import Probe
+
+    keras.utils.set_random_seed(0)
+    model = _model(workload)
+    x, y = _data(workload, 512)
+    p = Probe(model, monitored_layers(model))
+    p.build(tf.constant(x), tf.constant(y))
+    p()
+    p.start_compiling()
+    p.wait()
+    p()
+    times = []
+    for _ in range(15):
+        start = time.process_time()
+        p()
+        times.append(time.process_time() - start)
+    return {"workload": workload, "cpu_ms": statistics.median(times) * 1e3}
 
 
 def _child(args: list[str]) -> dict:
@@ -415,6 +491,11 @@ def main() -> None:
     parser.add_argument("--depth", type=int)
     parser.add_argument(
         "--compile-timing", nargs=2, metavar=("WORKLOAD", "WHEN")
+    )
+    parser.add_argument(
+        "--probe-cpu",
+        metavar="WORKLOAD",
+        help="CPU time of one compiled probe event (mlp or cnn)",
     )
     parser.add_argument(
         "--stats",
@@ -442,6 +523,9 @@ def main() -> None:
         return
     if args.compile_timing:
         print(json.dumps(run_compile_timing(*args.compile_timing, args.smoke)))
+        return
+    if args.probe_cpu:
+        print(json.dumps(run_probe_cpu(args.probe_cpu)))
         return
     if args.stats:
         run_stats(args.against, repeat=3 if args.smoke else 15)

@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasinit.findings import Finding
-from kerasinit.monitor import diagnosis, summaries
-from kerasinit.monitor import probe as probe_lib
+from kerasinit.monitor import diagnosis, selection, summaries
+from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
+from kerasinit.monitor.result import ProbeResult
 
 __all__ = ["HealthMonitor"]
 
@@ -83,10 +84,13 @@ class HealthMonitor(keras.callbacks.Callback):
     model, optimizer or random state; it runs eagerly until it is compiled in
     the background, see `compile`) and records, for every monitored layer, the
     activation mean, std, extremes, zero fraction, dead-unit fraction,
-    saturation fraction and non-finite count, and the gradient norm,
-    weight norm, their ratio and non-finite count, plus histograms of
-    activations and gradients. It diagnoses dead units, saturation, vanishing
-    and exploding gradients and non-finite values, and reports each finding once
+    saturation fraction, non-finite count, RMS and its ratio to the previous
+    layer's, mean cosine similarity across examples and fraction of
+    duplicate units, and the gradient norm, weight norm, their ratio,
+    non-finite count and the relative size of the weight update since the
+    previous event, plus histograms of activations and gradients. It
+    diagnoses dead units, saturation, vanishing and exploding gradients and
+    non-finite values, and reports each finding once
     (until its condition clears) as a Python warning, a `logging` record, an
     entry of `findings` and a TensorBoard text summary. A pre-flight event in
     `on_train_begin` checks the model before the first weight update.
@@ -130,8 +134,16 @@ class HealthMonitor(keras.callbacks.Callback):
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
             order.
-        last_result: the statistics of the latest event, as returned by the
-            probe: ``{"layers": {path: {metric: value}}, ...}``.
+        last_result: the `kerasinit.monitor.result.ProbeResult` of the
+            latest event (``last_result.layers[path][metric]``), or `None`
+            before the first.
+        skipped_events: how many events failed inside the monitor (a
+            statistic, writing the event file, a full disk...) and were
+            skipped; training went on unchanged. Read-only.
+        compiled_probe: the compiled probe function, or `None` while the
+            probe runs eagerly. Read-only.
+        probe_compiling: whether the probe is being compiled on a
+            background thread. Read-only.
 
     Example:
 
@@ -142,11 +154,8 @@ class HealthMonitor(keras.callbacks.Callback):
     []
     """
 
-    # Compiling the probe in the background after the first step adds about
-    # 0.26 s to the reference MLP's training and 0.67 s to the small CNN's,
-    # and saves 0.1 s and 0.29 s per later event (an eager call against a
-    # compiled one; `benchmarks/overhead.py`): it pays for itself over two
-    # to three events.
+    # Compiling the probe pays for itself over two to three later events on
+    # the reference workloads (measured in ``docs/monitor.md``, Overhead).
     COMPILE_BREAK_EVEN = 3
 
     def __init__(
@@ -219,12 +228,6 @@ class HealthMonitor(keras.callbacks.Callback):
         self.thresholds = thresholds
         self.warn = bool(warn)
         self.compile = compile
-        # The step events run in `on_train_batch_begin`, which Keras calls on
-        # the training thread between two updates; the batch-end hook, which
-        # Keras may dispatch to another thread, is not used. Declaring this
-        # keeps Keras's asynchronous batch-end dispatch on for the other
-        # callbacks (otherwise every step would wait for its logs).
-        self.async_safe = True
         self.findings: list[Finding] = []
         self._check_log_dir()
         self._x, self._y, self._w = (
@@ -233,15 +236,34 @@ class HealthMonitor(keras.callbacks.Callback):
         )
         self._writer = summaries.EventWriter(self.log_dir)
         self._limiter = diagnosis.RateLimiter()
-        self._probe = None
-        self._specs: list[probe_lib.LayerSpec] = []
+        self._probe: Probe | None = None
+        self._specs: list[selection.LayerSpec] = []
+        self._layer_info: list[dict] = []
+        # Whether the probe ran once: before that, a batch that the model
+        # or its loss rejects is the user's error.
+        self._probe_checked = False
         self._event = 0
         self._step = 0
+        self._epoch: int | None = None
         self._epoch_base = 0
         self._last_step: int | None = None
         self._batches = 0
         self._compile_pending = False
-        self.last_result: dict | None = None
+        self._skipped_events = 0
+        self._failure_logged = False
+        self.last_result: ProbeResult | None = None
+
+    @property
+    def skipped_events(self) -> int:
+        return self._skipped_events
+
+    @property
+    def compiled_probe(self):
+        return self._probe.compiled if self._probe is not None else None
+
+    @property
+    def probe_compiling(self) -> bool:
+        return self._probe is not None and self._probe.compiling
 
     def _check_log_dir(self) -> None:
         if "://" in self.log_dir:
@@ -325,19 +347,25 @@ class HealthMonitor(keras.callbacks.Callback):
                     "`probe` does not fit the model: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-        self._specs = probe_lib.monitored_layers(model, self.layers)
+        self._specs = selection.monitored_layers(model, self.layers)
         self._validate_probe()
-        p = probe_lib.Probe(
-            model,
-            self._specs,
-            saturation_threshold=self.thresholds.saturation_derivative,
-            histograms=self.histograms,
-            gradients=self.gradients,
-        )
-        y = self._y if self.gradients else None
-        p.build(self._x, y, self._w if y is not None else None)
-        self._probe = p
+        self._probe = None
         self._probe_checked = False
+        try:
+            p = Probe(
+                model,
+                self._specs,
+                saturation_threshold=self.thresholds.saturation_derivative,
+                histograms=self.histograms,
+                gradients=self.gradients,
+            )
+            y = self._y if self.gradients else None
+            p.build(self._x, y, self._w if y is not None else None)
+        except Exception as exc:  # noqa: BLE001
+            # Not the user's error: every event of this run is skipped.
+            self._failed("preparing the probe", exc, event=False)
+            return
+        self._probe = p
         self._layer_info = [
             {
                 "name": s.path,
@@ -351,11 +379,17 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self._probe is None or self._probe.model is not self.model:
+            # Raises the user's errors (probe shape, dtype, unknown layers),
+            # before the first step.
             self._build()
         self._step = int(self.model.optimizer.iterations.numpy())
         self._epoch_base = self._step
         if self._event == 0 and self._step > 0:
-            self._event = self._writer.last_event() + 1
+            try:
+                self._event = self._writer.last_event() + 1
+            except Exception as exc:  # noqa: BLE001
+                # The counter then restarts; training goes on regardless.
+                self._failed("reading the run's events", exc, event=False)
         self._batches = 0
         self._compile_pending = False
         if self._last_step != self._step:
@@ -380,14 +414,15 @@ class HealthMonitor(keras.callbacks.Callback):
             # training thread mostly waits on TensorFlow's kernels, and the
             # compiling thread uses that time.
             self._compile_pending = False
-            self._probe.start_compiling()
+            if self._probe is not None:
+                self._probe.start_compiling()
 
     def _step_event(self, step: int) -> None:
         previous = self._step
         self._step = step
         n = self.every_n_steps
         if step // n > previous // n and self._last_step != step:
-            self._log(phase="step", epoch=getattr(self, "_epoch", None))
+            self._log(phase="step", epoch=self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         # Once per epoch the count comes from the optimizer: it includes the
@@ -405,58 +440,103 @@ class HealthMonitor(keras.callbacks.Callback):
         if self._probe is not None:
             # No compiling thread outlives `fit`.
             self._probe.wait()
-        self._writer.close()
+        try:
+            self._writer.close()
+        except Exception as exc:  # noqa: BLE001
+            self._failed("closing the event file", exc)
 
     # -- one logging event -------------------------------------------------
 
     def _log(self, *, phase: str, epoch: int | None) -> None:
+        """One event: measure, diagnose, report, write.
+
+        Only a probe batch that the model or its loss rejects at the first
+        run raises (the user's error, before the first step). Any other
+        failure is logged once, and the event is skipped and counted in
+        `skipped_events`: the monitor never stops training.
+        """
         step = self._step
         try:
+            if self._probe is None:
+                raise RuntimeError("the probe could not be prepared")
             result = self._probe()
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
-            if self._probe_checked:
-                raise
-            # The first run is where a probe that does not fit shows.
+            applies_dead = [
+                s.path for s in self._specs if s.dead_value is not None
+            ]
+            applies_sat = [s.path for s in self._specs if s.saturation()]
+            found = diagnosis.diagnose(
+                result.layers,
+                [s.path for s in self._specs],
+                step=step,
+                thresholds=self.thresholds,
+                reference_grad_norm=result.reference_grad_norm,
+                reference_layer=self._probe.reference,
+                probe_examples=self.probe_examples,
+                dead_applies=applies_dead,
+                saturation_applies=applies_sat,
+            )
+            new = self._limiter.filter(found)
+        except ProbeDoesNotFit as exc:
+            if self._probe_checked or phase != "preflight":
+                # Past the first step nothing raises.
+                self._failed("measuring", exc)
+                return
             raise ValueError(
-                "`probe` does not fit the model or its loss: "
-                f"{type(exc).__name__}: {exc}"
+                f"`probe` does not fit the model or its loss: {exc}"
             ) from exc
+        except Exception as exc:  # noqa: BLE001
+            self._failed("measuring", exc)
+            return
         self._probe_checked = True
-        applies_dead = [s.path for s in self._specs if s.dead_value is not None]
-        applies_sat = [s.path for s in self._specs if s.saturation()]
-        found = diagnosis.diagnose(
-            result["layers"],
-            [s.path for s in self._specs],
-            step=step,
-            thresholds=self.thresholds,
-            reference_grad_norm=result["reference_grad_norm"],
-            reference_layer=self._probe.reference,
-            probe_examples=self.probe_examples,
-            dead_applies=applies_dead,
-            saturation_applies=applies_sat,
-        )
-        new = self._limiter.filter(found)
+        self._last_step = step
+        self.last_result = result
         for finding in new:
             self.findings.append(finding)
             logger.warning("%s", finding)
             if self.warn:
                 warnings.warn(str(finding), finding.warning_class, stacklevel=2)
-        self._writer.write_event(
-            step=step,
-            event=self._event,
-            epoch=epoch,
-            phase=phase,
-            layers=self._layer_info,
-            result=result,
-            new_findings=new,
-            all_findings=self.findings,
-        )
-        self._event += 1
-        self._last_step = step
-        self.last_result = result
+        try:
+            self._writer.write_event(
+                step=step,
+                event=self._event,
+                epoch=epoch,
+                phase=phase,
+                layers=self._layer_info,
+                result=result,
+                new_findings=new,
+                all_findings=self.findings,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._failed("writing", exc)
+        else:
+            self._event += 1
         if self._compile_wanted(phase, epoch):
             # Started by the next batch hook after the first training step.
             self._compile_pending = True
+
+    def _failed(
+        self, doing: str, exc: BaseException, event: bool = True
+    ) -> None:
+        """Count a skipped event; log the first failure, with its cause."""
+        self._skipped_events += int(event)
+        if self._failure_logged:
+            logger.debug(
+                "kerasinit HealthMonitor: event skipped (%s failed: %s: %s).",
+                doing,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        self._failure_logged = True
+        logger.warning(
+            "kerasinit HealthMonitor: %s failed (%s: %s); the event is "
+            "skipped and training goes on. Later failures are counted in "
+            "`skipped_events` without this message.",
+            doing,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
 
     def _compile_wanted(self, phase: str, epoch: int | None) -> bool:
         if self.compile != "auto":

@@ -24,7 +24,6 @@ import math
 import os
 import socket
 import time
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -37,6 +36,8 @@ from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
 from kerasinit.findings import Finding
+from kerasinit.monitor import event_files
+from kerasinit.monitor.result import ProbeResult
 from kerasinit_tensorboard import schema
 
 __all__ = ["EventWriter", "record_metadata", "scalars_layout"]
@@ -102,6 +103,10 @@ class EventWriter:
 
     @property
     def writer(self) -> tf.io.TFRecordWriter:
+        if self._writer is not None and not tf.io.gfile.isdir(self.run_dir):
+            # The run directory was removed while the file was open: what
+            # is written now would go to an unlinked file. Start a new one.
+            self.close()
         if self._writer is None:
             tf.io.gfile.makedirs(self.run_dir)
             # The name TensorBoard looks for; the pid and a counter tell
@@ -132,7 +137,7 @@ class EventWriter:
         epoch: int | None,
         phase: str,
         layers: list[dict],
-        result: dict[str, Any],
+        result: ProbeResult,
         new_findings: list[Finding],
         all_findings: list[Finding],
     ) -> dict[str, dict[str, float | None]]:
@@ -147,7 +152,7 @@ class EventWriter:
                 summary_pb2.Summary.FromString(layout.SerializeToString()).value
             )
             self._layout_written = True
-        for layer, layer_values in result["layers"].items():
+        for layer, layer_values in result.layers.items():
             record_stats[layer] = {}
             for metric in metrics:
                 if metric not in layer_values:
@@ -162,18 +167,21 @@ class EventWriter:
                     )
                 )
                 record_stats[layer][metric] = _json_number(value)
-            for key, prefix in (
-                ("histogram", schema.ACTIVATION_HISTOGRAM_PREFIX),
-                ("grad_histogram", schema.GRADIENT_HISTOGRAM_PREFIX),
+            for histograms, prefix in (
+                (
+                    result.activation_histograms,
+                    schema.ACTIVATION_HISTOGRAM_PREFIX,
+                ),
+                (result.gradient_histograms, schema.GRADIENT_HISTOGRAM_PREFIX),
             ):
-                if key not in layer_values:
+                if layer not in histograms:
                     continue
                 tag = schema.histogram_tag(prefix, layer)
                 values.append(
                     summary_pb2.Summary.Value(
                         tag=tag,
                         tensor=tensor_util.make_tensor_proto(
-                            np.asarray(layer_values[key], np.float64)
+                            np.asarray(histograms[layer], np.float64)
                         ),
                         metadata=self._meta(
                             tag,
@@ -233,20 +241,18 @@ class EventWriter:
         Lets a new monitor resuming into an existing run continue the event
         counter instead of restarting it.
         """
+        if not tf.io.gfile.isdir(self.run_dir):
+            return -1
         last = -1
-        pattern = os.path.join(self.run_dir, "events.out.tfevents*")
-        for path in tf.io.gfile.glob(pattern):
-            try:
-                for event in tf.compat.v1.train.summary_iterator(path):
-                    for value in event.summary.value:
-                        if value.tag != schema.RECORD_TAG:
-                            continue
-                        text = tensor_util.make_ndarray(value.tensor).item()
-                        last = max(last, schema.parse_record(text)["event"])
-            except (tf.errors.DataLossError, ValueError):
-                # A file cut short by a killed run still counts up to
-                # where it was readable.
+        for value in event_files.read_run(self.run_dir):
+            if value.tag != schema.RECORD_TAG:
                 continue
+            try:
+                record = schema.parse_record(np.asarray(value.value).item())
+            except ValueError:
+                # A record this version cannot read counts as none.
+                continue
+            last = max(last, record["event"])
         return last
 
     def close(self) -> None:

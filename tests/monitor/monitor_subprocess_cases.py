@@ -106,7 +106,7 @@ def mirrored(log_dir):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     monitor = HealthMonitor(log_dir, ds)
     model.fit(ds, epochs=2, verbose=0, callbacks=[monitor])
-    stats = monitor.last_result["layers"]
+    stats = monitor.last_result.layers
     if sorted(stats) != ["d1", "d2"]:
         raise SystemExit(f"unexpected layers {sorted(stats)}")
     if not stats["d1"]["grad_norm"] > 0:
@@ -115,7 +115,41 @@ def mirrored(log_dir):
         raise SystemExit("training steps changed")
 
 
+def nonfinite(log_dir):
+    """A run that diverges to inf and NaN, measured every step, compiled."""
+    import keras
+    import numpy as np
+
+    from kerasinit.callbacks import HealthMonitor
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = x[:, :1] * 3.0
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="d1"),
+            keras.layers.Dense(16, activation="tanh", name="d2"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(1e5), "mse")
+    monitor = HealthMonitor(
+        log_dir, (x[:32], y[:32]), every_n_steps=1, compile=True, warn=False
+    )
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[monitor])
+    if np.isfinite(model.get_layer("d1").kernel.numpy()).all():
+        raise SystemExit("the run did not diverge")
+    if monitor.compiled_probe is None:
+        raise SystemExit("the probe was not compiled")
+    if monitor.skipped_events:
+        raise SystemExit(f"{monitor.skipped_events} events skipped")
+
+
 if __name__ == "__main__":
     case, log_dir = sys.argv[1], sys.argv[2]
-    {"determinism": determinism, "mirrored": mirrored}[case](log_dir)
+    cases = {"determinism": determinism, "mirrored": mirrored}
+    cases["nonfinite"] = nonfinite
+    cases[case](log_dir)
     print("OK")

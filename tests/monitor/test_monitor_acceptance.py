@@ -143,8 +143,8 @@ def test_deep_relu_mlp_he_init_has_no_gradient_findings(
         "nonfinite",
     }
     ratios = [
-        s["grad_norm"] / monitor.last_result["reference_grad_norm"]
-        for s in monitor.last_result["layers"].values()
+        s["grad_norm"] / monitor.last_result.reference_grad_norm
+        for s in monitor.last_result.layers.values()
     ]
     assert all(math.isfinite(r) and 1e-3 < r < 1e3 for r in ratios)
 

@@ -62,7 +62,7 @@ def test_nested_functional_and_activation_layers(tmp_path):
     assert classes["ki_relu"] == "relu"
     assert "activations/encoder/leaky" in tags(tmp_path)
     # A weightless activation layer is credited with the layer before it.
-    leaky = monitor.last_result["layers"]["encoder/leaky"]
+    leaky = monitor.last_result.layers["encoder/leaky"]
     weights = np.concatenate(
         [w.numpy().ravel() for w in inner.get_layer("proj").trainable_weights]
     )
@@ -105,7 +105,7 @@ def test_subclassed_model_with_batchnorm_and_dropout(tmp_path):
         monitor.on_train_batch_begin(batch)
     monitor.on_train_end()
     assert "call" not in vars(model.d1)
-    assert monitor._probe._concrete is not None
+    assert monitor.compiled_probe is not None
     _assert_measured(monitor, tmp_path, ["sub_d1", "sub_d2"])
 
 
@@ -218,9 +218,13 @@ def test_steps_per_execution_and_step_cadence(tmp_path):
     monitor = HealthMonitor(
         tmp_path, (x, y), every_n_steps=4, every_n_epochs=None
     )
-    # The step events run between updates, in the batch-begin hook, so
-    # Keras keeps its asynchronous batch-end dispatch.
-    assert monitor.async_safe is True
+    # The step events run between updates, in the batch-begin hook; no
+    # batch-end hook is overridden, so Keras keeps its asynchronous
+    # batch-end dispatch for the other callbacks.
+    for hook in ("on_batch_end", "on_train_batch_end"):
+        assert getattr(HealthMonitor, hook) is getattr(
+            keras.callbacks.Callback, hook
+        )
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[monitor])
     steps = [r["step"] for r in records(tmp_path)]
     # 12 steps per epoch run 3 at a time: the hook sees 3, 6, 9 updates done
@@ -242,7 +246,6 @@ def test_resume_with_initial_epoch_continues_steps(tmp_path):
     x = np.random.default_rng(7).normal(size=(32, 4)).astype("float32")
     y = x[:, :1]
     monitor = HealthMonitor(tmp_path, (x, y))
-    assert monitor.async_safe is True
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[monitor])
     model.fit(
         x,

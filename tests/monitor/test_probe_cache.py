@@ -24,7 +24,7 @@ def _model():
 
 
 def _traced(monitor):
-    return monitor._probe._concrete
+    return monitor.compiled_probe
 
 
 def test_second_monitor_on_the_same_model_reuses_the_trace(tmp_path):
@@ -118,8 +118,9 @@ def test_compiling_waits_for_the_first_training_step(tmp_path):
         # After the monitor in the callback list: sees its state at the
         # same hook.
         def on_train_batch_begin(self, batch, logs=None):
-            p = monitor._probe
-            seen[batch] = p._compiler is not None or p._concrete is not None
+            seen[batch] = monitor.compiled_probe is not None or (
+                monitor.probe_compiling
+            )
 
     _model().fit(
         x,
@@ -133,20 +134,21 @@ def test_compiling_waits_for_the_first_training_step(tmp_path):
     # compiling started right after it, and `fit` ended with it done.
     assert seen == {0: False, 1: True, 2: True}
     assert _traced(monitor) is not None
-    assert monitor._probe._compiler is None
+    assert not monitor.probe_compiling
 
 
 def _uncompiled_probe(seed: int):
     """``(model, probe, x, y)``: a probe built on a fresh model's batch."""
     import tensorflow as tf
 
-    from kerasinit.monitor import probe as probe_lib
+    from kerasinit.monitor.probe import Probe
+    from kerasinit.monitor.selection import monitored_layers
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(32, 8)).astype("float32")
     y = rng.integers(0, 3, size=32)
     model = _model()
-    p = probe_lib.Probe(model, probe_lib.monitored_layers(model))
+    p = Probe(model, monitored_layers(model))
     # Tensors, as the callback passes them.
     p.build(tf.constant(x), tf.constant(y))
     return model, p, x, y
@@ -158,19 +160,22 @@ def test_eager_and_compiled_probes_agree():
     p.start_compiling()
     p.wait()
     compiled = p()
-    assert p._concrete is not None
-    assert compiled["layers"].keys() == eager["layers"].keys()
-    for layer, values in eager["layers"].items():
-        assert compiled["layers"][layer].keys() == values.keys()
+    assert p.compiled is not None
+    assert compiled.layers.keys() == eager.layers.keys()
+    for layer, values in eager.layers.items():
+        assert compiled.layers[layer].keys() == values.keys()
+        # No previous event at the first call; no update since at the second.
+        assert np.isnan(values.pop("update_ratio", np.nan))
+        assert compiled.layers[layer].get("update_ratio", 0.0) == 0.0
         for metric, value in values.items():
             np.testing.assert_allclose(
-                compiled["layers"][layer][metric],
+                compiled.layers[layer][metric],
                 value,
                 rtol=1e-5,
                 atol=1e-7,
                 err_msg=f"{layer} {metric}",
             )
-    np.testing.assert_allclose(compiled["loss"], eager["loss"], rtol=1e-6)
+    np.testing.assert_allclose(compiled.loss, eager.loss, rtol=1e-6)
 
 
 def test_events_left_follow_the_cadence(tmp_path):
@@ -192,7 +197,7 @@ def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
     p()
     p.start_compiling()
     p.wait()
-    assert p._concrete is not None
+    assert p.compiled is not None
     # One input feature's weights become infinite: some pre-activations of
     # the first layer are +/-inf, and the compiled statistics, taken without
     # masks, would be NaN.
@@ -200,7 +205,7 @@ def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
     broken = kernel.numpy()
     broken[0, :4] = np.inf
     kernel.assign(broken)
-    stats = p()["layers"]["dense"]
+    stats = p().layers["dense"]
     out = np.maximum(x @ broken + model.layers[0].bias.numpy(), 0.0)
     finite = out[np.isfinite(out)]
     assert stats["act_nonfinite"] == out.size - finite.size > 0

@@ -1,0 +1,297 @@
+"""Statistics of layer outputs on the probe batch, computed on the device.
+
+Pure functions of tensors: nothing here does I/O or keeps state, and every
+threshold is an argument, so the rules that interpret the numbers
+(`kerasinit.monitor.diagnosis`) stay apart from the code that measures them
+and each statistic can be checked against a NumPy reference in isolation.
+
+Outputs of one size measured by the same rules are stacked as the rows of
+one matrix (`kerasinit.monitor.rows.Rows`), so a deep stack of equal widths
+costs one set of operations. Statistics over values that are not finite
+would themselves be NaN and hide everything else, so moments, extremes and
+histograms are taken over the finite values only (with ``masked=True``), and
+the non-finite values are counted separately.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from kerasinit.monitor import histograms
+from kerasinit.monitor.rows import Rows, group_by_key, in_input_order
+
+__all__ = [
+    "DEVICE_METRICS",
+    "DUPLICATE_TOLERANCE",
+    "activation_stats_many",
+    "saturation_fn",
+]
+
+#: The activation metrics computed on the device, each one a column of
+#: `activation_stats_many`'s result. (``signal_gain`` is a ratio of two
+#: layers' ``act_rms``, taken on the host.)
+DEVICE_METRICS = (
+    "act_mean",
+    "act_std",
+    "act_min",
+    "act_max",
+    "zero_fraction",
+    "dead_fraction",
+    "saturation_fraction",
+    "act_nonfinite",
+    "act_rms",
+    "cosine_similarity",
+    "duplicate_fraction",
+)
+
+#: Two units are duplicates when their fingerprints differ by less than this
+#: fraction of their output columns' norms: far above the float32 rounding of
+#: the fingerprint of equal columns (0 when computed alike), far below the
+#: difference of two distinct columns (see `_duplicate_fraction`).
+DUPLICATE_TOLERANCE = 1e-5
+
+# The array namespace the saturation rules of `kerasinit.gains` run with on
+# the device: plain TensorFlow ops, the fewest graph nodes per rule.
+_TF_XP = types.SimpleNamespace(where=tf.where, exp=tf.exp, abs=tf.abs)
+
+
+def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
+    """Bind a `kerasinit.gains.SaturationRule` to its parameter on device.
+
+    The same ``(rule, param)`` gives the same function object, so layers
+    that share an activation are measured together.
+    """
+    return _bound_rule(rule, param)
+
+
+@functools.cache
+def _bound_rule(rule, param):
+    return lambda y: rule.derivative(y, param, _TF_XP)
+
+
+def _units(y: tf.Tensor) -> int | None:
+    """Units per observation: the last axis of an output of rank 2 or more."""
+    if y.shape.rank is None or y.shape.rank < 2:
+        return None
+    return y.shape[-1]
+
+
+def _examples(y: tf.Tensor) -> int | None:
+    """The number of examples: the first axis, when known."""
+    if y.shape.rank is None or y.shape.rank < 1:
+        return None
+    return y.shape[0]
+
+
+def activation_stats_many(
+    outputs: Sequence[tf.Tensor],
+    *,
+    dead_values: Sequence[float | None],
+    saturation: Sequence[tuple[Callable, float] | None],
+    bins: int | None = 30,
+    masked: bool = True,
+) -> dict[str, Any]:
+    """Statistics of several layers' outputs on the probe batch at once.
+
+    Args:
+        outputs: each layer's output, examples on the first axis and units
+            (channels) on the last.
+        dead_values: per output, the value an inactive unit outputs with zero
+            gradient (0 for ReLU), or `None`. A unit is dead when it outputs
+            exactly this for every element of the probe (all examples and
+            positions); `None` reports a dead fraction of 0.
+        saturation: per output, ``(derivative, cutoff)`` or `None`: an output
+            is saturated where ``derivative(y)`` (``y -> f'(f^{-1}(y))``) is
+            below the absolute `cutoff`. `None` reports 0.
+        bins: histogram buckets, or `None` for no histogram.
+            Defaults to `30`.
+        masked: keep non-finite values out of every statistic. With
+            `False` the statistics are exact only when every value is
+            finite, which ``"all_finite"`` tells, and cost a few fewer
+            passes over the values. Defaults to `True`.
+
+    Returns:
+        ``{"columns": {metric: [n]}}`` float32, one entry per name of
+        `DEVICE_METRICS` (moments and extremes over finite values; min/max
+        are +/-inf for an output without any finite value; NaN where a
+        statistic does not apply: cosine similarity of fewer than two
+        non-zero examples, duplicates of an output without a unit axis),
+        ``"all_finite"`` (a scalar bool) and, with `bins`, ``"counts"``,
+        ``[n, bins]``, the histogram counts over each output's
+        ``[act_min, act_max]`` (see `histograms.histogram_table`).
+    """
+    outputs = [tf.cast(y, tf.float32) for y in outputs]
+    keys = []
+    for i, (y, dead, rule) in enumerate(zip(outputs, dead_values, saturation)):
+        size = y.shape.num_elements()
+        if size is None or _examples(y) is None:
+            # Unknown sizes cannot share a matrix.
+            keys.append(("alone", i))
+        else:
+            rule_key = None if rule is None else (rule[0], float(rule[1]))
+            keys.append((size, _examples(y), _units(y), dead, rule_key))
+    groups = group_by_key(keys)
+    per_group, counts, finite = [], [], []
+    for members in groups:
+        first = members[0]
+        rows = Rows(Rows.matrix([outputs[i] for i in members]), masked)
+        per_group.append(
+            _activation_columns(
+                rows,
+                dead=dead_values[first],
+                examples=_examples(outputs[first]),
+                units=_units(outputs[first]),
+                saturation=saturation[first],
+            )
+        )
+        if bins:
+            adjust = None
+            if masked:
+                # Masked values were counted where 0 falls: take them out.
+                adjust = (rows.n_finite - rows.count)[:, 0]
+            counts.append(
+                histograms.bucket_counts(
+                    rows.safe, rows.lo, rows.hi, bins, adjust
+                )
+            )
+        finite.append(rows.all_finite)
+    columns = {
+        name: in_input_order([c[name] for c in per_group], groups)
+        for name in DEVICE_METRICS
+    }
+    out: dict[str, Any] = {
+        "columns": columns,
+        "all_finite": tf.reduce_all(tf.stack(finite)),
+    }
+    if bins:
+        out["counts"] = in_input_order(counts, groups)
+    return out
+
+
+def _activation_columns(rows: Rows, *, dead, examples, units, saturation):
+    """``{metric: [k]}`` for rows alike in size, shape and rules."""
+    k = rows.values.shape[0]
+    denom = tf.maximum(rows.n_finite, 1.0)
+    mean = rows.sums / denom
+    # One pass for both moments; the clamp absorbs the rounding of
+    # E[y^2] - E[y]^2 when the spread is tiny.
+    square_mean = tf.reduce_sum(rows.squares, axis=1, keepdims=True) / denom
+    std = tf.sqrt(tf.maximum(square_mean - tf.square(mean), 0.0))
+    is_zero = tf.equal(rows.values, 0.0)
+    zeros = tf.reduce_sum(tf.cast(is_zero, tf.float32), axis=1, keepdims=True)
+    if dead is None or units is None:
+        dead_fraction = tf.zeros([k, 1])
+    else:
+        # Units on the last axis; every other axis observes them.
+        at_dead = is_zero if dead == 0.0 else tf.equal(rows.values, dead)
+        grid = tf.reshape(at_dead, [k, -1, units])
+        dead_units = tf.cast(tf.reduce_all(grid, axis=1), tf.float32)
+        dead_fraction = tf.reduce_mean(dead_units, axis=1, keepdims=True)
+    if saturation is None:
+        saturated = tf.zeros([k, 1])
+    else:
+        derivative, cutoff = saturation
+        below = derivative(rows.values) < cutoff
+        if rows.masked:
+            below = tf.logical_and(below, rows.finite)
+        saturated = (
+            tf.reduce_sum(tf.cast(below, tf.float32), axis=1, keepdims=True)
+            / rows.count
+        )
+    nan = tf.fill([k, 1], float("nan"))
+    columns = {
+        "act_mean": mean,
+        "act_std": std,
+        "act_min": rows.lo,
+        "act_max": rows.hi,
+        "zero_fraction": zeros / rows.count,
+        "dead_fraction": dead_fraction,
+        "saturation_fraction": saturated,
+        "act_nonfinite": rows.count - rows.n_finite,
+        "act_rms": tf.sqrt(square_mean),
+        "cosine_similarity": (
+            _cosine_similarity(rows, examples) if examples else nan
+        ),
+        "duplicate_fraction": (
+            _duplicate_fraction(rows, units) if units else nan
+        ),
+    }
+    return {name: columns[name][:, 0] for name in DEVICE_METRICS}
+
+
+def _cosine_similarity(rows: Rows, examples: int) -> tf.Tensor:
+    """``[k, 1]`` mean pairwise cosine similarity of the examples' outputs.
+
+    With ``u_i`` the unit-norm output of example ``i`` and ``m`` the number
+    of examples whose output is not all zero, the mean over the pairs
+    ``i != j`` of ``u_i . u_j`` is ``(||sum_i u_i||^2 - m) / (m (m - 1))``:
+    one pass over the values and no ``m x m`` Gram matrix. NaN when
+    ``m < 2``.
+    """
+    k = rows.values.shape[0]
+    per_example = tf.reshape(rows.safe, [k, examples, -1])
+    norms = tf.sqrt(
+        tf.reduce_sum(tf.reshape(rows.squares, [k, examples, -1]), axis=2)
+    )
+    nonzero = norms > 0.0
+    inverse = tf.math.divide_no_nan(1.0, norms)
+    total = tf.reduce_sum(per_example * inverse[:, :, None], axis=1)
+    m = tf.reduce_sum(tf.cast(nonzero, tf.float32), axis=1, keepdims=True)
+    squared = tf.reduce_sum(tf.square(total), axis=1, keepdims=True)
+    pairs = m * (m - 1.0)
+    return tf.where(
+        m >= 2.0, (squared - m) / tf.maximum(pairs, 1.0), float("nan")
+    )
+
+
+def _duplicate_fraction(rows: Rows, units: int) -> tf.Tensor:
+    """``[k, 1]`` the fraction of units whose output column repeats another's.
+
+    A unit's column is its output over every example and position. Each
+    column is reduced to two fingerprints, its projections on two fixed
+    random unit vectors, and to its norm; the units are sorted by the first
+    fingerprint, and a unit is a duplicate when a neighbour in that order
+    has the same fingerprints and norm, within `DUPLICATE_TOLERANCE` of the
+    larger norm. Equal columns give equal fingerprints. For two different
+    columns the fingerprints differ by about the norm of their difference
+    over ``sqrt(N)`` (N observations per unit), so two distinct columns
+    collide with a chance of about ``(tolerance * sqrt(N))^2`` per
+    neighbouring pair: about 1e-5 for N = 10^5. Units that all output the same
+    constant (zero kernels, or units that are all dead) are duplicates of
+    one another.
+    """
+    k = rows.values.shape[0]
+    grid = tf.reshape(rows.safe, [k, -1, units])
+    observations = grid.shape[1]
+    if observations is None:
+        return tf.fill([k, 1], float("nan"))
+    rng = np.random.default_rng(0)
+    directions = rng.standard_normal((observations, 2)).astype(np.float32)
+    directions /= np.linalg.norm(directions, axis=0, keepdims=True)
+    # [k, units, 2]: one matmul over the observations.
+    prints = tf.einsum("knu,np->kup", grid, tf.constant(directions))
+    norms = tf.sqrt(
+        tf.reduce_sum(tf.reshape(rows.squares, [k, -1, units]), axis=1)
+    )
+    order = tf.argsort(prints[:, :, 0], axis=1)
+    prints = tf.gather(prints, order, batch_dims=1)
+    norms = tf.gather(norms, order, batch_dims=1)
+    scale = DUPLICATE_TOLERANCE * tf.maximum(norms[:, 1:], norms[:, :-1])
+    same = tf.logical_and(
+        tf.reduce_all(
+            tf.abs(prints[:, 1:] - prints[:, :-1]) <= scale[:, :, None],
+            axis=2,
+        ),
+        tf.abs(norms[:, 1:] - norms[:, :-1]) <= scale,
+    )
+    no = tf.zeros([k, 1], tf.bool)
+    duplicate = tf.logical_or(
+        tf.concat([same, no], axis=1), tf.concat([no, same], axis=1)
+    )
+    return tf.reduce_mean(tf.cast(duplicate, tf.float32), axis=1, keepdims=True)

@@ -1,0 +1,276 @@
+"""Statistics of each layer's trainable weights: their gradients and updates.
+
+Pure functions of tensors, computed on the device. Weight and gradient
+tensors of one shape (the kernels of equal-width layers, their biases) are
+stacked as the rows of one matrix, each statistic is one reduction along the
+rows of each matrix, then one segment reduction from rows to layers: the
+operations grow with the number of distinct shapes, not with depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from kerasinit.monitor import histograms
+from kerasinit.monitor.rows import Rows, concat, group_by_key
+
+__all__ = ["DEVICE_METRICS", "gradient_stats_many", "update_ratios"]
+
+#: The gradient metrics of `gradient_stats_many`, each one a column of its
+#: result. (``update_ratio`` comes from `update_ratios`.)
+DEVICE_METRICS = (
+    "grad_norm",
+    "weight_norm",
+    "grad_weight_ratio",
+    "grad_nonfinite",
+)
+
+
+def gradient_stats_many(
+    groups: Sequence[tuple[Sequence[tf.Tensor | None], Sequence[tf.Tensor]]],
+    *,
+    bins: int | None = 30,
+    masked: bool = True,
+) -> dict:
+    """Gradient statistics of several layers at once.
+
+    Args:
+        groups: per layer, ``(grads, weights)``: the gradients of the loss
+            with respect to the layer's weights (`None` for a weight the loss
+            does not depend on, counted as zeros) and the weight values.
+        bins: histogram buckets, or `None` for no histogram.
+            Defaults to `30`.
+        masked: keep non-finite values out of the extremes and histograms.
+            With `False` they are exact only when ``"all_finite"`` is true.
+            Defaults to `True`.
+
+    Returns:
+        ``{"columns": {metric: [n]}}`` float32, one entry per name of
+        `DEVICE_METRICS`: norms (gradients scaled so tiny ones do not
+        underflow to 0), the gradient-to-weight norm ratio (infinite or NaN
+        when the weights are all zero) and the non-finite count;
+        ``"all_finite"``; plus, with `bins`, ``"range"``, ``[n, 2]``, the
+        finite extremes of each layer's gradient entries, and ``"counts"``,
+        ``[n, bins]``, their histogram counts over that range.
+    """
+    n = len(groups)
+    g_rows = _LayerRows(
+        [
+            (i, g)
+            for i, (gs, _) in enumerate(groups)
+            for g in gs
+            if g is not None
+        ],
+        n,
+    )
+    w_rows = _LayerRows(
+        [(i, w) for i, (_, ws) in enumerate(groups) for w in ws], n
+    )
+    missing = np.array(
+        [
+            sum(int(_size(w)) for g, w in zip(gs, ws) if g is None)
+            for gs, ws in groups
+        ],
+        dtype=np.float32,
+    )
+    rows = [Rows(m, masked) for m in g_rows.matrices]
+    g_sq = g_rows.per_layer("sum", [_row_squares64(r) for r in rows])
+    # Weights are not tiny enough for float32 squares to underflow.
+    w_sq = tf.cast(
+        w_rows.per_layer(
+            "sum",
+            [tf.reduce_sum(tf.square(m), axis=1) for m in w_rows.matrices],
+        ),
+        tf.float64,
+    )
+    g_norm = tf.cast(tf.sqrt(g_sq), tf.float32)
+    w_norm = tf.cast(tf.sqrt(w_sq), tf.float32)
+    bad = (
+        g_rows.per_layer("sum", [(r.count - r.n_finite)[:, 0] for r in rows])
+        if masked
+        else tf.zeros([n])
+    )
+    inf = float("inf")
+    # A layer without gradient entries has no extremes; the zeros that stand
+    # for the gradients of unreached weights widen the range to 0.
+    lo = _where(
+        g_rows.empty, inf, g_rows.per_layer("min", [r.lo[:, 0] for r in rows])
+    )
+    hi = _where(
+        g_rows.empty, -inf, g_rows.per_layer("max", [r.hi[:, 0] for r in rows])
+    )
+    if missing.any():
+        lo = tf.where(missing > 0, tf.minimum(lo, 0.0), lo)
+        hi = tf.where(missing > 0, tf.maximum(hi, 0.0), hi)
+    columns = {
+        "grad_norm": g_norm,
+        "weight_norm": w_norm,
+        "grad_weight_ratio": g_norm / w_norm,
+        "grad_nonfinite": bad,
+    }
+    out = {
+        "columns": columns,
+        # The sums of squares are finite exactly when every value is.
+        "all_finite": tf.math.is_finite(tf.reduce_sum(g_sq)),
+    }
+    if bins:
+        out["range"] = tf.stack([lo, hi], axis=1)
+        out["counts"] = _layer_counts(g_rows, rows, lo, hi, missing - bad, bins)
+    return out
+
+
+def update_ratios(
+    weights: Sequence[Sequence[tf.Tensor]],
+    previous: Sequence[Sequence[tf.Tensor]],
+) -> tf.Tensor:
+    """``[n]`` per layer, ``||W - W_prev|| / ||W_prev||`` over its weights.
+
+    The relative size of the updates made since the previous measurement:
+    the learning rate's effect, whatever the optimizer.
+
+    Args:
+        weights: per layer, its current weight values.
+        previous: per layer, the same weights' values at the previous
+            measurement.
+
+    Returns:
+        float32 ratios (infinite or NaN when the previous weights are all
+        zero).
+    """
+    n = len(weights)
+    deltas = _LayerRows(
+        [
+            (i, tf.cast(w, tf.float32) - tf.cast(p, tf.float32))
+            for i, (ws, ps) in enumerate(zip(weights, previous))
+            for w, p in zip(ws, ps)
+        ],
+        n,
+    )
+    before = _LayerRows(
+        [(i, p) for i, ps in enumerate(previous) for p in ps], n
+    )
+
+    def norms(layer_rows):
+        return tf.sqrt(
+            layer_rows.per_layer(
+                "sum",
+                [
+                    tf.reduce_sum(tf.square(m), axis=1)
+                    for m in layer_rows.matrices
+                ],
+            )
+        )
+
+    return norms(deltas) / norms(before)
+
+
+def _size(t: tf.Tensor):
+    n = t.shape.num_elements()
+    return n if n is not None else tf.size(t)
+
+
+def _where(condition: np.ndarray, a, b):
+    """`tf.where` with a NumPy condition, without an operation if all false."""
+    return tf.where(condition, a, b) if condition.any() else b
+
+
+class _LayerRows:
+    """Tensors that belong to layers, stacked by shape into matrices.
+
+    Args:
+        items: ``(layer index, tensor)`` pairs.
+        n: the number of layers.
+
+    Attributes:
+        matrices: one ``[k, size]`` float32 matrix per distinct shape (a
+            tensor of unknown shape is a matrix of its own).
+        layers: per matrix, the int32 layer of each of its rows.
+        layer_of_row: int32, the layer of each row of the matrices, in
+            order.
+        empty: per layer, whether it has no tensor.
+    """
+
+    def __init__(self, items: list, n: int):
+        self.n = n
+        keys = []
+        for i, (_, t) in enumerate(items):
+            shape = tuple(t.shape)
+            keys.append(shape if None not in shape else ("alone", i))
+        members = group_by_key(keys)
+        self.matrices = [
+            Rows.matrix([items[i][1] for i in group]) for group in members
+        ]
+        self.layers = [
+            np.array([items[i][0] for i in group], dtype=np.int32)
+            for group in members
+        ]
+        self.layer_of_row = (
+            np.concatenate(self.layers)
+            if self.layers
+            else np.zeros([0], np.int32)
+        )
+        self.empty = ~np.isin(np.arange(n), self.layer_of_row)
+
+    def per_layer(self, how: str, per_matrix: list) -> tf.Tensor:
+        """``[n]``: per-row values (one tensor per matrix) reduced by layer.
+
+        A layer without rows gets 0 for a sum and any value otherwise.
+        """
+        if not per_matrix:
+            return tf.zeros([self.n])
+        op = {
+            "sum": tf.math.unsorted_segment_sum,
+            "min": tf.math.unsorted_segment_min,
+            "max": tf.math.unsorted_segment_max,
+        }[how]
+        out = op(concat(per_matrix), self.layer_of_row, self.n)
+        if how == "sum":
+            return out
+        # The reductions start from the largest finite float, so an infinite
+        # extreme comes out as that: put it back.
+        top = np.finfo(np.float32).max
+        return tf.where(tf.abs(out) >= top, out * float("inf"), out)
+
+
+def _row_squares64(rows: Rows) -> tf.Tensor:
+    """``[k]`` float64 row sums of squares, exact for tiny gradients too.
+
+    Each row is divided by its largest finite magnitude before squaring
+    and the factor is put back in float64, so a gradient of 1e-25, whose
+    float32 square underflows to 0, keeps its norm; a non-finite value
+    makes the sum non-finite.
+    """
+    top = tf.maximum(-rows.lo, rows.hi)
+    unit = tf.reduce_sum(
+        tf.square(tf.math.divide_no_nan(rows.values, top)), axis=1
+    )
+    top = tf.cast(top[:, 0], tf.float64)
+    return tf.cast(unit, tf.float64) * top * top
+
+
+def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
+    """``[n, bins]`` histogram counts of each layer's gradient entries.
+
+    Every row is counted over its layer's range and the rows' counts are
+    summed by layer. `extra` per layer is added to the bucket of 0: the
+    zeros of unreached weights, less the masked (non-finite) entries, which
+    were counted there.
+    """
+    per_matrix = []
+    for layers, r in zip(g_rows.layers, rows):
+        row_lo = tf.gather(lo, layers)[:, None]
+        row_hi = tf.gather(hi, layers)[:, None]
+        per_matrix.append(
+            histograms.bucket_counts(r.safe, row_lo, row_hi, bins, float64=True)
+        )
+    if per_matrix:
+        counts = tf.math.unsorted_segment_sum(
+            concat(per_matrix), g_rows.layer_of_row, g_rows.n
+        )
+    else:
+        counts = tf.zeros([g_rows.n, bins])
+    zero = histograms.zero_buckets(lo[:, None], hi[:, None], bins)
+    return counts + extra[:, None] * tf.one_hot(zero, bins)
