@@ -165,6 +165,7 @@ def record(
     stats: dict[str, dict[str, float]],
     findings: list[dict],
     diagnoses: list[dict] | None = None,
+    skipped_events: int = 0,
 ) -> str:
     """Serialize one logging event for `RECORD_TAG`.
 
@@ -187,6 +188,8 @@ def record(
             "first_layer", "layers", "step", "value", "threshold",
             "message", "evidence", "cause", "advice", "findings"}``. A
             version-1 record has none; `parse_record` gives it ``[]``.
+        skipped_events: how many events of the run failed inside the
+            monitor and were skipped (training went on). Defaults to `0`.
     """
     return json.dumps(
         {
@@ -199,6 +202,7 @@ def record(
             "stats": stats,
             "findings": findings,
             "diagnoses": list(diagnoses or []),
+            "skipped_events": int(skipped_events),
         },
         allow_nan=False,
         separators=(",", ":"),
@@ -218,4 +222,5 @@ def parse_record(text: str | bytes) -> dict:
             f"({SCHEMA_VERSION}); upgrade kerasinit"
         )
     data.setdefault("diagnoses", [])
+    data.setdefault("skipped_events", 0)
     return data

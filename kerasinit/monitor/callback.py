@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,14 +19,42 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasinit.findings import Finding
+from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import diagnosis, selection, summaries
+from kerasinit.monitor.model_facts import model_facts
 from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
 from kerasinit.monitor.result import ProbeResult
 
 __all__ = ["HealthMonitor"]
 
 logger = logging.getLogger("kerasinit.monitor")
+# A library configures no output of its own: without this, Python's
+# last-resort handler prints every record a second time beside its warning.
+logging.getLogger("kerasinit").addHandler(logging.NullHandler())
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf)
+) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
+
+
+def _user_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the user's own line.
+
+    A verdict is found deep inside Keras's `fit` loop; the line that a user
+    can act on is their `fit` call (or whatever of theirs called into
+    Keras), the first frame outside kerasinit, Keras and TensorFlow.
+    """
+    frame = sys._getframe(1)
+    # 1 is `_user_stacklevel`'s caller, whose `warnings.warn` counts from 1.
+    level = 1
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_LIBRARY_DIRS):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2
 
 
 def _check_cadence(name: str, value) -> None:
@@ -229,13 +258,14 @@ class HealthMonitor(keras.callbacks.Callback):
         self.warn = bool(warn)
         self.compile = compile
         self.findings: list[Finding] = []
+        self.diagnoses: list[Diagnosis] = []
         self._check_log_dir()
         self._x, self._y, self._w = (
             _to_tensors(v) if v is not None else None
             for v in _split_probe(probe)
         )
         self._writer = summaries.EventWriter(self.log_dir)
-        self._limiter = diagnosis.RateLimiter()
+        self._diagnoser: diagnosis.Diagnoser | None = None
         self._probe: Probe | None = None
         self._specs: list[selection.LayerSpec] = []
         self._layer_info: list[dict] = []
@@ -366,6 +396,12 @@ class HealthMonitor(keras.callbacks.Callback):
             self._failed("preparing the probe", exc, event=False)
             return
         self._probe = p
+        self._diagnoser = diagnosis.Diagnoser(
+            self._specs,
+            thresholds=self.thresholds,
+            facts=self._model_facts,
+            reference_layer=p.reference,
+        )
         self._layer_info = [
             {
                 "name": s.path,
@@ -460,22 +496,13 @@ class HealthMonitor(keras.callbacks.Callback):
             if self._probe is None:
                 raise RuntimeError("the probe could not be prepared")
             result = self._probe()
-            applies_dead = [
-                s.path for s in self._specs if s.dead_value is not None
-            ]
-            applies_sat = [s.path for s in self._specs if s.saturation()]
-            found = diagnosis.diagnose(
-                result.layers,
-                [s.path for s in self._specs],
+            event = diagnosis.ProbeEvent.from_result(
+                result,
                 step=step,
-                thresholds=self.thresholds,
-                reference_grad_norm=result.reference_grad_norm,
-                reference_layer=self._probe.reference,
+                phase=phase,
                 probe_examples=self.probe_examples,
-                dead_applies=applies_dead,
-                saturation_applies=applies_sat,
             )
-            new = self._limiter.filter(found)
+            new = self._diagnoser.update(event)
         except ProbeDoesNotFit as exc:
             if self._probe_checked or phase != "preflight":
                 # Past the first step nothing raises.
@@ -490,11 +517,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self._probe_checked = True
         self._last_step = step
         self.last_result = result
-        for finding in new:
-            self.findings.append(finding)
-            logger.warning("%s", finding)
-            if self.warn:
-                warnings.warn(str(finding), finding.warning_class, stacklevel=2)
+        for found in new:
+            self._report(found)
         try:
             self._writer.write_event(
                 step=step,
@@ -503,8 +527,10 @@ class HealthMonitor(keras.callbacks.Callback):
                 phase=phase,
                 layers=self._layer_info,
                 result=result,
-                new_findings=new,
+                new_diagnoses=new,
+                all_diagnoses=self.diagnoses,
                 all_findings=self.findings,
+                skipped_events=self._skipped_events,
             )
         except Exception as exc:  # noqa: BLE001
             self._failed("writing", exc)
@@ -513,6 +539,22 @@ class HealthMonitor(keras.callbacks.Callback):
         if self._compile_wanted(phase, epoch):
             # Started by the next batch hook after the first training step.
             self._compile_pending = True
+
+    def _model_facts(self):
+        # Read when an event has something to explain, so that causes
+        # describe the weights as they are then.
+        return model_facts(self.model)
+
+    def _report(self, found: Diagnosis) -> None:
+        """Say one new diagnosis once: a warning at the user's line, a log."""
+        self.diagnoses.append(found)
+        self.findings.extend(found.findings)
+        level = logging.INFO if found.severity == "info" else logging.WARNING
+        logger.log(level, "%s", found)
+        if self.warn and found.severity != "info":
+            warnings.warn(
+                str(found), found.warning_class, stacklevel=_user_stacklevel()
+            )
 
     def _failed(
         self, doing: str, exc: BaseException, event: bool = True

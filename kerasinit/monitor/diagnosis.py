@@ -22,7 +22,6 @@ from kerasinit.findings import Diagnosis, Finding
 
 __all__ = [
     "Thresholds",
-    "RateLimiter",
     "diagnose",
     "Diagnoser",
     "ProbeEvent",
@@ -403,26 +402,6 @@ def diagnose(
     return found
 
 
-class RateLimiter:
-    """Lets a (layer, kind) condition through once until it clears.
-
-    Example:
-
-    >>> limiter = RateLimiter()
-    >>> new = limiter.filter(findings_of_this_event)
-    """
-
-    def __init__(self):
-        self.active: set[tuple[str, str]] = set()
-
-    def filter(self, findings: Sequence[Finding]) -> list[Finding]:
-        """The findings whose condition was not active at the last event."""
-        current = {(f.layer, f.kind) for f in findings}
-        new = [f for f in findings if (f.layer, f.kind) not in self.active]
-        self.active = current
-        return new
-
-
 # ---------------------------------------------------------------------------
 # Verdicts: per-layer findings grouped into one diagnosis per problem.
 
@@ -540,19 +519,35 @@ class ProbeEvent:
     @classmethod
     def from_result(
         cls,
-        result: Mapping[str, Any],
+        result: Any,
         *,
         step: int,
         phase: str,
         probe_examples: int | None = None,
     ) -> ProbeEvent:
-        """The event of one probe result (``result["layers"]`` etc.)."""
+        """The event of one probe result.
+
+        Args:
+            result: a `kerasinit.monitor.result.ProbeResult`, or a mapping
+                with the same ``layers``, ``reference_grad_norm`` and
+                ``input_rms`` entries.
+            step: the global step of the event.
+            phase: ``"preflight"``, ``"step"`` or ``"epoch"``.
+            probe_examples: the probe's example count. Defaults to `None`.
+        """
+        if isinstance(result, Mapping):
+            get = result.get
+        else:
+
+            def get(name):
+                return getattr(result, name, None)
+
         return cls(
             step=int(step),
             phase=phase,
-            layers=result["layers"],
-            reference_grad_norm=_num(result.get("reference_grad_norm")),
-            input_rms=_num(result.get("input_rms")),
+            layers=get("layers"),
+            reference_grad_norm=_num(get("reference_grad_norm")),
+            input_rms=_num(get("input_rms")),
             probe_examples=probe_examples,
         )
 

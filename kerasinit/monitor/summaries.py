@@ -28,19 +28,19 @@ import time
 import numpy as np
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
-from kerasinit.findings import Finding
+from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import event_files
 from kerasinit.monitor.result import ProbeResult
 from kerasinit_tensorboard import schema
+from kerasinit_tensorboard.layout import scalars_layout
 
-__all__ = ["EventWriter", "record_metadata", "scalars_layout"]
+__all__ = ["EventWriter", "record_metadata"]
 
 
 def record_metadata() -> summary_pb2.SummaryMetadata:
@@ -50,20 +50,6 @@ def record_metadata() -> summary_pb2.SummaryMetadata:
             plugin_name=schema.PLUGIN_NAME, content=b""
         ),
         data_class=summary_pb2.DATA_CLASS_TENSOR,
-    )
-
-
-def scalars_layout(metrics) -> layout_pb2.Layout:
-    """Custom-scalars layout: one multi-line chart per metric, all layers."""
-    charts = [
-        layout_pb2.Chart(
-            title=metric,
-            multiline=layout_pb2.MultilineChartContent(tag=[rf"^{metric}/"]),
-        )
-        for metric in metrics
-    ]
-    return layout_pb2.Layout(
-        category=[layout_pb2.Category(title="kerasinit", chart=charts)]
     )
 
 
@@ -138,15 +124,19 @@ class EventWriter:
         phase: str,
         layers: list[dict],
         result: ProbeResult,
-        new_findings: list[Finding],
+        new_diagnoses: list[Diagnosis],
+        all_diagnoses: list[Diagnosis],
         all_findings: list[Finding],
+        skipped_events: int = 0,
     ) -> dict[str, dict[str, float | None]]:
         """Write one event; return the JSON-safe statistics of the record."""
         metrics = schema.ACTIVATION_METRICS + schema.GRADIENT_METRICS
         record_stats: dict[str, dict[str, float | None]] = {}
         values: list[summary_pb2.Summary.Value] = []
         if not self._layout_written:
-            layout = custom_scalar_summary.pb(scalars_layout(metrics))
+            layout = custom_scalar_summary.pb(
+                scalars_layout(metrics, layers=[lyr["name"] for lyr in layers])
+            )
             # That helper returns TensorFlow's copy of the proto class.
             values.extend(
                 summary_pb2.Summary.FromString(layout.SerializeToString()).value
@@ -193,9 +183,10 @@ class EventWriter:
                         ),
                     )
                 )
-        if new_findings:
+        if new_diagnoses:
             lines = [
-                f"* **{f.kind}** (step {f.step}): {f}" for f in new_findings
+                f"* **{d.severity}: {d.kind}** (step {d.step}): {d}"
+                for d in new_diagnoses
             ]
             values.append(
                 summary_pb2.Summary.Value(
@@ -216,6 +207,8 @@ class EventWriter:
             layers=layers,
             stats=record_stats,
             findings=[f.to_dict() for f in all_findings],
+            diagnoses=[d.to_dict() for d in all_diagnoses],
+            skipped_events=skipped_events,
         )
         values.append(
             summary_pb2.Summary.Value(

@@ -117,7 +117,9 @@ def test_dataset_probe_takes_the_first_batch_without_consuming(tmp_path):
     assert first.numpy()[0, 0] == 0.0
 
 
-def test_each_new_finding_is_warned_logged_and_recorded(tmp_path, caplog):
+def test_each_new_diagnosis_is_warned_once_at_the_callers_line(
+    tmp_path, caplog
+):
     model = _small_model()
     model.get_layer("d1").bias.assign(-100.0 * np.ones(8, "float32"))
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
@@ -126,18 +128,25 @@ def test_each_new_finding_is_warned_logged_and_recorded(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="kerasinit.monitor"):
         with pytest.warns(HealthWarning) as record:
             monitor.on_train_begin()
-    # A unit stuck at 0 also passes no gradient to the kernel feeding it.
-    assert [(w.category, str(w.message)) for w in record] == [
-        (f.warning_class, str(f)) for f in monitor.findings
+    health = [w for w in record if issubclass(w.category, HealthWarning)]
+    # One problem, one warning: the units stuck at 0 also pass no gradient
+    # to the kernel feeding them, which is evidence, not a second verdict.
+    assert [(w.category, str(w.message)) for w in health] == [
+        (d.warning_class, str(d)) for d in monitor.diagnoses
     ]
+    assert [(d.kind, d.first_layer) for d in monitor.diagnoses] == [
+        ("dead_units", "d1")
+    ]
+    assert health[0].category is DeadUnitsWarning
+    assert "bias" in monitor.diagnoses[0].cause
     assert [f.kind for f in monitor.findings] == [
-        "dead_units",
-        "vanishing_gradients",
+        f.kind for f in monitor.diagnoses[0].findings
     ]
-    assert record[0].category is DeadUnitsWarning
-    assert re.search("'d1'.*= 1 .*Fix:", str(record[0].message))
     assert monitor.findings[0].value == 1.0
-    assert any("dead unit fraction" in r.getMessage() for r in caplog.records)
+    # The warning points at the line that called into the monitor.
+    assert health[0].filename == __file__
+    said = [r for r in caplog.records if r.name == "kerasinit.monitor"]
+    assert len(said) == 1 and "dead units" in said[0].getMessage()
 
 
 def test_nonfinite_names_the_first_layer(tmp_path):
@@ -152,7 +161,7 @@ def test_nonfinite_names_the_first_layer(tmp_path):
     model.compile("sgd", "mse")
     kernel = model.get_layer("d2").kernel
     kernel.assign(np.full(kernel.shape, np.inf, "float32"))
-    x = np.ones((32, 4), "float32")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     monitor = HealthMonitor(tmp_path, (x, x[:, :1]), layers=None)
     monitor.set_model(model)
     with pytest.warns(NonFiniteWarning, match="'d2'"):
@@ -304,7 +313,11 @@ def test_nonfinite_values_everywhere(tmp_path, caplog):
     assert monitor.skipped_events == 0
     last = records(tmp_path)[-1]["stats"]["d1"]
     assert last["act_nonfinite"] == 32 * 8 and last["act_mean"] is None
-    assert any(f.kind == "nonfinite" for f in monitor.findings)
+    # The cause, said once: the values that turn infinite, then NaN, later
+    # are its consequence, not a second verdict.
+    assert [(d.kind, d.first_layer) for d in monitor.diagnoses] == [
+        ("learning_rate_high", "d1")
+    ]
 
 
 def test_the_update_ratio_measures_the_steps_between_events(tmp_path):

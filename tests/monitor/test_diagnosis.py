@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import kerasinit as ki
 from kerasinit.findings import Diagnosis
-from kerasinit.monitor import probe
+from kerasinit.monitor import selection
 from kerasinit.monitor.diagnosis import (
     Diagnoser,
     ProbeEvent,
@@ -80,7 +80,7 @@ def _activation_stats(spec, y, previous_rms):
 
 def measure(model, x, y=None, *, step=0, phase="preflight"):
     """``(ProbeEvent, specs)`` of a model on a batch, computed in NumPy."""
-    specs = probe.monitored_layers(model)
+    specs = selection.monitored_layers(model)
     sub = keras.Model(model.inputs[0], [s.layer.output for s in specs])
     outs = [keras.ops.convert_to_numpy(o) for o in _listed(sub(x))]
     input_rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))

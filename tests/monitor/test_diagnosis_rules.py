@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from kerasinit.callbacks import Finding, Thresholds
+from kerasinit.callbacks import Thresholds
 from kerasinit.monitor import diagnosis
 
 
@@ -74,16 +74,3 @@ def test_diagnose_rules_and_first_nonfinite_layer():
         dead_applies=["a"],
     )
     assert [f.kind for f in few] == []
-
-
-def test_rate_limiter_fires_again_after_the_condition_clears():
-    def finding(layer, kind="dead_units"):
-        return Finding(kind, layer, 0, 0.5, 0.25, "m", "a")
-
-    limiter = diagnosis.RateLimiter()
-    assert len(limiter.filter([finding("a"), finding("b")])) == 2
-    assert limiter.filter([finding("a"), finding("b")]) == []
-    assert [f.layer for f in limiter.filter([finding("b")])] == []
-    assert [f.layer for f in limiter.filter([finding("a"), finding("b")])] == [
-        "a"
-    ]

@@ -27,7 +27,8 @@ def _write(log_dir, events):
             phase="step",
             layers=[{"name": "d", "class": "Dense", "activation": "relu"}],
             result=result,
-            new_findings=[],
+            new_diagnoses=[],
+            all_diagnoses=[],
             all_findings=[],
         )
     writer.close()

@@ -51,9 +51,16 @@ def test_findings_match_the_monitor(client, real_runs):
     expected = {(f.layer, f.kind) for f in real_runs.broken_findings}
     assert {(f["layer"], f["kind"]) for f in found} == expected
     assert ("dense_0", "vanishing_gradients") in expected
-    by_key = {(f.layer, f.kind, f.step): f for f in real_runs.broken_findings}
-    for f in found:
-        source = by_key[(f["layer"], f["kind"], f["step"])]
+    # One layer can hold two findings of a kind at a step (units off where
+    # the examples are alike, and the examples' similarity itself): the
+    # route returns the monitor's findings one for one, in its order.
+    assert len(found) == len(real_runs.broken_findings)
+    for f, source in zip(found, real_runs.broken_findings):
+        assert (f["layer"], f["kind"], f["step"]) == (
+            source.layer,
+            source.kind,
+            source.step,
+        )
         assert f["advice"] == source.advice
         assert f["threshold"] == pytest.approx(source.threshold)
         if math.isfinite(source.value):
