@@ -5,6 +5,18 @@ from pathlib import Path
 BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Top-level modules of TensorFlow and what exists only on top of it.
+TENSORFLOW_MODULES = ("tensorflow", "tf_keras")
+
+if BACKEND != "tensorflow":
+    # A JAX or PyTorch process runs as if TensorFlow were not installed: any
+    # import of it, from the package or from a test, raises ImportError and
+    # fails the test that made it. It also keeps Keras itself from loading
+    # TensorFlow: `keras.utils.set_random_seed` (called before every test
+    # below) imports it whenever it is installed, to seed `tf.data`.
+    for _name in TENSORFLOW_MODULES:
+        sys.modules[_name] = None
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
@@ -13,7 +25,8 @@ import pytest  # noqa: E402
 # saving). Entries are paths under tests/. The TensorFlow process runs the
 # whole suite; a JAX or PyTorch process (`KERAS_BACKEND=jax python -m pytest`)
 # collects only these, so a test file that needs TensorFlow is never imported
-# there. `tests/test_backends.py` checks that each entry still holds tests.
+# there. `tests/test_backends.py` checks that each entry still holds tests
+# and, in a process of its own, that the package imports no TensorFlow.
 ALL_BACKENDS = (
     "initializers",
     "layers",
@@ -24,10 +37,6 @@ ALL_BACKENDS = (
     "test_pairing.py",
     "test_serialization.py",
 )
-
-# Module families that TensorFlow brings with it; none may appear in a JAX or
-# PyTorch test process, where TensorFlow would reserve the accelerator's memory.
-TENSORFLOW_MODULES = ("tensorflow", "tf_keras")
 
 _TESTS = Path(__file__).resolve().parent
 
@@ -42,33 +51,6 @@ def pytest_ignore_collect(collection_path, config):
     if not relative.parts or relative.parts[0] in ALL_BACKENDS:
         return None
     return True
-
-
-def tensorflow_modules(modules=None):
-    """The loaded modules that belong to TensorFlow, sorted."""
-    modules = sys.modules if modules is None else modules
-    return sorted(
-        name for name in modules if name.split(".")[0] in TENSORFLOW_MODULES
-    )
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if BACKEND == "tensorflow":
-        return
-    # Checked once the whole process has run, so that an import buried in any
-    # selected test or in the package code it reaches is caught.
-    loaded = tensorflow_modules()
-    if loaded:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        message = (
-            f"KERAS_BACKEND={BACKEND}: the test process imported TensorFlow "
-            f"({', '.join(loaded[:5])}, ...)"
-        )
-        if reporter is not None:
-            reporter.write_line(message, red=True, bold=True)
-        else:
-            print(message, file=sys.stderr)
 
 
 @pytest.fixture(autouse=True)
