@@ -1,0 +1,183 @@
+"""The package on every Keras backend: imports, test selection, training.
+
+The JAX and PyTorch test processes run the files `conftest.ALL_BACKENDS`
+names; the tests here check that selection and what no single-class test
+covers: that a JAX or PyTorch process never loads TensorFlow, and that a model
+built from kerasinit's layers and initializers trains through the backend's
+compiled train step and saves.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import ALL_BACKENDS, TENSORFLOW_MODULES
+
+import kerasinit as ki
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+def _run(code_or_args, backend, *argv, timeout=600):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    args = (
+        [sys.executable, "-c", code_or_args, *argv]
+        if isinstance(code_or_args, str)
+        else [sys.executable, *code_or_args]
+    )
+    result = subprocess.run(
+        args,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return result
+
+
+# Uses what a JAX or PyTorch user reaches for without the monitor: the
+# initializers, the layers, `gain`, `pair`, `check`, `lsuv`. Not configs,
+# `model.save` nor `keras.utils.set_random_seed`: Keras 3.15 itself imports
+# TensorFlow in those whenever it is installed (`serialize_keras_object`,
+# which every `Layer.get_config` reaches, checks for `tf.TensorShape`; the
+# seed is set for `tf.data`). They are tested in the JAX and PyTorch test
+# processes, where TensorFlow is blocked.
+_USE_THE_PACKAGE = """
+import json, sys
+import keras, numpy as np
+import kerasinit as ki
+
+model = keras.Sequential([
+    keras.Input((8,)),
+    keras.layers.Dense(16, kernel_initializer=ki.initializers.He("relu")),
+    ki.layers.ReLU(),
+    keras.layers.Dense(16, kernel_initializer="kerasinit>Glorot"),
+    ki.layers.Tanh(),
+    ki.layers.SwiGLU(8),
+    keras.layers.Dense(1),
+])
+x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+ki.pair(model)
+ki.check(model)
+ki.lsuv(model, x)
+ki.gain("leaky_relu", 0.1)
+ki.callbacks.HealthWarning
+print(json.dumps({
+    "backend": keras.backend.backend(),
+    "modules": sorted(m for m in sys.modules
+                      if m.split(".")[0] in sys.argv[1:]),
+}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_package_never_imports_tensorflow(backend):
+    result = _run(_USE_THE_PACKAGE, backend, *TENSORFLOW_MODULES)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["backend"] == backend
+    assert report["modules"] == []
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_monitor_loads_only_when_asked_for(backend):
+    code = (
+        "import sys, kerasinit\n"
+        "before = 'kerasinit.monitor' in sys.modules\n"
+        "kerasinit.callbacks.HealthMonitor\n"
+        "print(before, 'kerasinit.monitor' in sys.modules)\n"
+    )
+    result = _run(code, backend)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "True"]
+
+
+def test_selection_on_this_backend():
+    """Every entry of the selection contributes tests on this backend.
+
+    Collected in a fresh process, so the answer does not depend on which
+    files this run was asked for.
+    """
+    backend = keras.backend.backend()
+    result = _run(
+        ["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        backend,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    ids = [
+        line.split("::")[0]
+        for line in result.stdout.splitlines()
+        if "::" in line
+    ]
+    entries = {
+        entry: [
+            i for i in ids if Path(i).relative_to("tests").parts[0] == entry
+        ]
+        for entry in ALL_BACKENDS
+    }
+    for entry, found in entries.items():
+        assert found, f"KERAS_BACKEND={backend}: no tests under tests/{entry}"
+    selected = sum(len(found) for found in entries.values())
+    if backend == "tensorflow":
+        # The TensorFlow process runs the whole suite, selection included.
+        assert len(ids) > selected
+    else:
+        assert len(ids) == selected
+
+
+def test_layers_train_compiled_and_save(tmp_path):
+    """A model of kerasinit layers trains in the backend's compiled step."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(256, 12)).astype("float32")
+    y = (x[:, :3].sum(axis=1, keepdims=True) > 0).astype("float32")
+    model = keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(
+                32,
+                kernel_initializer=ki.initializers.He(
+                    "leaky_relu", negative_slope=0.1, seed=1
+                ),
+            ),
+            ki.layers.LeakyReLU(0.1),
+            keras.layers.Dense(
+                32, kernel_initializer=ki.initializers.Orthogonal(seed=2)
+            ),
+            ki.layers.PReLU(),
+            ki.layers.SiLU(trainable_beta=True),
+            ki.layers.SwiGLU(16),
+            keras.layers.Dense(
+                1, kernel_initializer=ki.initializers.Glorot(seed=3)
+            ),
+            ki.layers.Sigmoid(),
+        ]
+    )
+    # Not run eagerly: the step is traced (TensorFlow), jitted (JAX) or
+    # run as PyTorch executes it.
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0, shuffle=False)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses))
+    # Separable data: four epochs of Adam take the loss well below its start.
+    assert losses[-1] < 0.7 * losses[0]
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    # Every trainable weight, the layers' own (PReLU slopes, SiLU beta,
+    # SwiGLU projections) included, received a gradient.
+    for weight, old, new in zip(model.trainable_weights, before, after):
+        assert not np.array_equal(old, new), weight.path
+
+    path = tmp_path / "trained.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(x)),
+        keras.ops.convert_to_numpy(model(x)),
+    )
