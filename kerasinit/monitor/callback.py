@@ -8,6 +8,7 @@ write; `probe` measures, `diagnosis` judges, `summaries` writes.
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import re
 import sys
@@ -57,14 +58,22 @@ def _user_stacklevel() -> int:
     return 2
 
 
-def _check_cadence(name: str, value) -> None:
+def _positive_int(name: str, value) -> int | None:
+    """``value`` as a Python int; NumPy and other integral types welcome."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    try:
+        # `operator.index` accepts exactly the integral types (NumPy's
+        # included) and refuses floats, even integral-valued ones.
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
         raise ValueError(
             f"Expected `{name}` to be a positive integer or None. "
             f"Received: {name}={value!r}"
         )
+    return number
 
 
 def _to_tensors(structure):
@@ -105,6 +114,229 @@ def _split_probe(probe_data):
     return probe_data, None, None
 
 
+# -- checks of the user's arguments, before the first step ------------------
+#
+# Backend-neutral: `keras.tree`, `keras.ops` and NumPy only.
+
+# What Keras calls an `Input` that was given no name: such names mean
+# nothing to the user, who is told the input's position instead.
+_GENERATED_INPUT_NAME = re.compile(r"keras_tensor(_\d+)?")
+
+# The probe is sub-sampled above this many examples. Activations and
+# gradients of the whole batch are held at once: memory grows with the
+# probe, and the statistics gain little beyond a thousand examples
+# (measured in ``docs/monitor.md``, Errors; `benchmarks/probe_memory.py`).
+MAX_PROBE_EXAMPLES = 1024
+
+
+def _dtype_kind(tensor) -> str:
+    """``"float"``, ``"int"``, ``"bool"`` or the dtype's own name."""
+    try:
+        name = keras.backend.standardize_dtype(tensor.dtype)
+    except (ValueError, TypeError, AttributeError):
+        name = str(getattr(tensor, "dtype", type(tensor).__name__))
+    if "float" in name:
+        return "float"
+    if "int" in name:
+        return "int"
+    return name
+
+
+def _leaves(structure) -> list:
+    return [t for t in keras.tree.flatten(structure) if t is not None]
+
+
+def _batch_size(tensor) -> int | None:
+    shape = tuple(tensor.shape)
+    return int(shape[0]) if shape and shape[0] is not None else None
+
+
+def _probe_shape(structure) -> str:
+    shapes = [tuple(t.shape) for t in _leaves(structure)]
+    return str(shapes[0] if len(shapes) == 1 else shapes)
+
+
+def _check_layer_selection(layers) -> None:
+    """What can be refused about `layers` before the model is known."""
+    if isinstance(layers, (list, tuple)) and not layers:
+        raise ValueError(
+            "Expected `layers` to name at least one layer; pass None to "
+            f"monitor every layer with a non-linearity. Received: "
+            f"layers={layers!r}"
+        )
+    if isinstance(layers, str) and layers.startswith("re:"):
+        try:
+            re.compile(layers[3:])
+        except re.error as exc:
+            raise ValueError(
+                "Expected `layers` to be a valid regular expression after "
+                f'"re:" ({exc}). Received: layers={layers!r}'
+            ) from None
+
+
+def _check_probe_batch(x, y, w, *, from_dataset: bool, targets: bool) -> int:
+    """The probe's number of examples; `ValueError` when it has none.
+
+    Every array of the probe must hold the same number of examples, and
+    targets and weights must be numbers (a loss casts them to floats).
+    """
+    sizes = {
+        part: {_batch_size(t) for t in _leaves(value)}
+        for part, value in (("x", x), ("y", y), ("sample_weight", w))
+        if value is not None
+    }
+    found = set().union(*sizes.values())
+    if len(found) != 1 or None in found:
+        hint = (
+            " A dataset of single examples gives arrays without a batch "
+            "axis: did you forget `.batch()`? E.g. "
+            "`probe=dataset.batch(512)`."
+            if from_dataset
+            else ""
+        )
+        raise ValueError(
+            "Expected every array of `probe` to hold the same number of "
+            f"examples along its first (batch) axis.{hint} Received: "
+            + ", ".join(
+                f"{part} with "
+                + " and ".join(
+                    "no batch axis" if k is None else f"{k} examples"
+                    for k in sorted(n, key=str)
+                )
+                for part, n in sizes.items()
+            )
+        )
+    (examples,) = found
+    if examples == 0:
+        where = "the first batch of the dataset" if from_dataset else "it"
+        raise ValueError(
+            "Expected `probe` to hold at least one example, but "
+            f"{where} is empty; pass a few hundred examples, e.g. "
+            f"`probe=(x_val[:512], y_val[:512])`. Received: probe with 0 "
+            f"examples (shape={_probe_shape(x)})"
+        )
+    # Without gradients the targets are never read.
+    checked = (("y", y), ("sample_weight", w)) if targets else ()
+    for part, value in checked:
+        for tensor in _leaves(value):
+            kind = _dtype_kind(tensor)
+            if kind not in ("float", "int", "bool"):
+                fix = (
+                    "encode string labels as integers first (e.g. with "
+                    "`keras.layers.StringLookup`)"
+                    if part == "y"
+                    else "pass numeric sample weights"
+                )
+                raise ValueError(
+                    f"Expected the {part} of `probe` to be numbers, as the "
+                    f"loss computes with them: {fix}, or pass `probe=x` "
+                    f"for activation statistics only. Received: {part} of "
+                    f"dtype={kind}"
+                )
+    return examples
+
+
+def _subsample(x, y, w, examples: int, keep: int):
+    """``keep`` evenly spaced examples out of ``examples``.
+
+    Deterministic and without random state: the same probe gives the same
+    sub-sample, and no generator used by training is advanced.
+    """
+    index = (np.arange(keep, dtype="int64") * examples) // keep
+
+    def take(value):
+        if value is None:
+            return None
+        return keras.tree.map_structure(
+            lambda t: keras.ops.take(t, index, axis=0), value
+        )
+
+    return take(x), take(y), take(w)
+
+
+def _input_label(spec, position: int) -> str:
+    """How an error names a model input: its `Input` name, or position."""
+    name = getattr(spec, "name", None)
+    if not name or _GENERATED_INPUT_NAME.fullmatch(name):
+        return f"model input {position}"
+    return f"model input '{name}' (position {position})"
+
+
+def _check_probe_inputs(model, x, *, from_dataset: bool) -> None:
+    """`ValueError` when the probe's inputs cannot feed the model's."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return
+    given = _leaves(x)
+    if len(given) != len(inputs):
+        raise ValueError(
+            f"Expected `probe` to give {len(inputs)} input(s), as the "
+            f"model takes. Received: {len(given)} input tensor(s)"
+        )
+    if isinstance(x, dict):
+        lookup = [x.get(getattr(t, "name", None)) for t in inputs]
+        if all(v is not None for v in lookup):
+            given = lookup
+    for position, (spec, tensor) in enumerate(zip(inputs, given)):
+        label = _input_label(spec, position)
+        want = tuple(spec.shape)
+        have = tuple(tensor.shape)
+        if len(have) == len(want) - 1 and all(
+            a is None or a == b for a, b in zip(want[1:], have)
+        ):
+            fix = (
+                "the dataset yields single examples: did you forget "
+                "`.batch()`? E.g. `probe=dataset.batch(512)`"
+                if from_dataset
+                else "it is one example without its batch axis: add one, "
+                "e.g. `x[None]`, or pass several examples"
+            )
+            raise ValueError(
+                f"Expected `probe` inputs of shape {want} (batch first) for "
+                f"{label}, but {fix}. Received: shape={have}"
+            )
+        if len(want) != len(have) or any(
+            a is not None and a != b for a, b in zip(want[1:], have[1:])
+        ):
+            raise ValueError(
+                f"Expected `probe` inputs of shape {want} (batch first) "
+                f"for {label}. Received: shape={have}"
+            )
+        want_kind = _dtype_kind(spec)
+        have_kind = _dtype_kind(tensor)
+        if want_kind == "float" and have_kind not in ("float", "int", "bool"):
+            raise ValueError(
+                f"Expected `probe` input for {label} to be numeric "
+                f"({keras.backend.standardize_dtype(spec.dtype)}). "
+                f"Received: dtype={have_kind}"
+            )
+        if want_kind == "int" and have_kind == "float":
+            values = keras.ops.convert_to_numpy(tensor)
+            if not np.all(np.equal(np.mod(values, 1), 0)):
+                raise ValueError(
+                    f"Expected `probe` input for {label} to hold integers "
+                    f"({keras.backend.standardize_dtype(spec.dtype)}). "
+                    "Received: float values with fractions"
+                )
+
+
+def _no_loss_error(model, exc: BaseException) -> ValueError:
+    """The error for targets in the probe of a model that has no loss."""
+    custom = type(model).train_step is not keras.Model.train_step
+    how = (
+        "it trains with its own `train_step` and was compiled without `loss=`"
+        if custom
+        else "it was compiled without `loss=`"
+    )
+    return ValueError(
+        "Expected `probe` targets only for a model with a loss to take "
+        f"gradients of, but {how}. Either pass the inputs alone "
+        "(`probe=x`: activation statistics only), or keep `(x, y)` and "
+        "turn the gradient statistics off (`gradients=False`). Received: "
+        f"probe=(x, y) and {type(exc).__name__}: {exc}"
+    )
+
+
 class HealthMonitor(keras.callbacks.Callback):
     """Per-layer training health in TensorBoard, with warnings that name a fix.
 
@@ -133,7 +365,8 @@ class HealthMonitor(keras.callbacks.Callback):
         probe: a fixed batch: ``x`` alone (activation statistics only),
             ``(x, y)``, ``(x, y, sample_weight)``, or a `tf.data.Dataset`
             whose first batch is used. Keep it small (a few hundred
-            examples): the probe runs on all of it at once.
+            examples): the probe runs on all of it at once, and above
+            `max_probe_examples` it is sub-sampled.
         every_n_epochs: log at the end of every n-th epoch, or `None`.
             Defaults to `1`.
         every_n_steps: also log every n training steps, or `None`.
@@ -159,6 +392,11 @@ class HealthMonitor(keras.callbacks.Callback):
             unknown): compiling costs about as much as a few eager events,
             and saves most of each later one. `True` always compiles,
             `False` never. Defaults to `"auto"`.
+        max_probe_examples: the most examples the probe runs on: a larger
+            probe is cut to this many evenly spaced examples (the same ones
+            every time, no random state used), with one warning, which
+            bounds the probe's memory. `None` keeps every example.
+            Defaults to `MAX_PROBE_EXAMPLES` (1024).
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -199,6 +437,7 @@ class HealthMonitor(keras.callbacks.Callback):
         thresholds: diagnosis.Thresholds | None = None,
         warn: bool = True,
         compile: bool | str = "auto",
+        max_probe_examples: int | None = MAX_PROBE_EXAMPLES,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
@@ -208,8 +447,11 @@ class HealthMonitor(keras.callbacks.Callback):
                 "Expected `log_dir` to be a non-empty path. "
                 f"Received: log_dir={log_dir!r}"
             )
-        _check_cadence("every_n_epochs", every_n_epochs)
-        _check_cadence("every_n_steps", every_n_steps)
+        every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)
+        every_n_steps = _positive_int("every_n_steps", every_n_steps)
+        max_probe_examples = _positive_int(
+            "max_probe_examples", max_probe_examples
+        )
         if every_n_epochs is None and every_n_steps is None:
             raise ValueError(
                 "Expected at least one of `every_n_epochs` and "
@@ -237,6 +479,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 "regular expression or a predicate. "
                 f"Received: layers={layers!r}"
             )
+        _check_layer_selection(layers)
         if compile not in (True, False, "auto"):
             raise ValueError(
                 'Expected `compile` to be True, False or "auto". '
@@ -257,13 +500,16 @@ class HealthMonitor(keras.callbacks.Callback):
         self.thresholds = thresholds
         self.warn = bool(warn)
         self.compile = compile
+        self.max_probe_examples = max_probe_examples
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._check_log_dir()
+        self._from_dataset = isinstance(probe, tf.data.Dataset)
         self._x, self._y, self._w = (
             _to_tensors(v) if v is not None else None
             for v in _split_probe(probe)
         )
+        self._bound_probe()
         self._writer = summaries.EventWriter(self.log_dir)
         self._diagnoser: diagnosis.Diagnoser | None = None
         self._probe: Probe | None = None
@@ -283,6 +529,56 @@ class HealthMonitor(keras.callbacks.Callback):
         self._failure_logged = False
         self.last_result: ProbeResult | None = None
 
+    # -- pickling ----------------------------------------------------------
+
+    # What a copy leaves behind: the model, and what is built for it in
+    # `on_train_begin` (the probe with its compiled function, weight copies
+    # and compiling thread; the selected layers; the diagnoser, whose facts
+    # are read from the model) or on the first write (the open event file).
+    _NOT_COPIED = ("_model", "_probe", "_specs", "_diagnoser", "_writer")
+
+    def __getstate__(self) -> dict:
+        """The monitor's settings and history, without what holds the model.
+
+        What is left out is built again on demand: the probe and diagnoser
+        at the next `on_train_begin` (on the model of that `fit`), the
+        event writer at the next event, in a new event file. Diagnoses
+        already made stay in `diagnoses`, but a problem still present
+        when training resumes is reported again.
+        """
+        state = dict(self.__dict__)
+        for name in self._NOT_COPIED:
+            state.pop(name, None)
+        for name in ("_x", "_y", "_w"):
+            if state[name] is not None:
+                # Host copies: device tensors belong to one process.
+                state[name] = keras.tree.map_structure(
+                    keras.ops.convert_to_numpy, state[name]
+                )
+        if self._from_dataset:
+            # A dataset cannot be pickled; the batch taken from it is the
+            # probe.
+            state["probe"] = tuple(
+                v
+                for v in (state["_x"], state["_y"], state["_w"])
+                if v is not None
+            )
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._x, self._y, self._w = (
+            _to_tensors(v) if v is not None else None
+            for v in (self._x, self._y, self._w)
+        )
+        self._model = None
+        # The copy's next model is another one: its pre-flight is due.
+        self._last_step = None
+        self._probe = None
+        self._specs = []
+        self._diagnoser = None
+        self._writer = summaries.EventWriter(self.log_dir)
+
     @property
     def skipped_events(self) -> int:
         return self._skipped_events
@@ -296,71 +592,62 @@ class HealthMonitor(keras.callbacks.Callback):
         return self._probe is not None and self._probe.compiling
 
     def _check_log_dir(self) -> None:
+        """Refuse a directory that cannot be written, writing nothing.
+
+        Nothing is created until the first event is written: a monitor
+        whose other arguments are refused leaves no trace in ``log_dir``.
+        """
         if "://" in self.log_dir:
             return
-        run_dir = os.path.join(self.log_dir, "kerasinit")
-        try:
-            os.makedirs(run_dir, exist_ok=True)
-        except OSError as exc:
+        path = os.path.abspath(os.path.join(self.log_dir, "kerasinit"))
+        # The closest part of the path that exists decides: it must be a
+        # directory in which the rest can be created.
+        while not os.path.lexists(path):
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path = parent
+        if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
+            why = "not a directory" if not os.path.isdir(path) else "read-only"
             raise ValueError(
-                "Expected `log_dir` to be a writable directory "
-                f"({exc.strerror}). Received: log_dir={self.log_dir!r}"
-            ) from None
-        if not os.access(run_dir, os.W_OK | os.X_OK):
-            raise ValueError(
-                "Expected `log_dir` to be a writable directory. "
-                f"Received: log_dir={self.log_dir!r}"
+                f"Expected `log_dir` to be a writable directory ({path!r} "
+                f"is {why}). Received: log_dir={self.log_dir!r}"
             )
 
     # -- setup -------------------------------------------------------------
 
     @property
     def probe_examples(self) -> int | None:
-        first = tf.nest.flatten(self._x)[0]
-        return int(first.shape[0]) if first.shape.rank else None
+        return _batch_size(_leaves(self._x)[0])
+
+    def _bound_probe(self) -> None:
+        """Refuse an empty probe; keep at most `max_probe_examples`."""
+        examples = _check_probe_batch(
+            self._x,
+            self._y,
+            self._w,
+            from_dataset=self._from_dataset,
+            targets=self.gradients,
+        )
+        keep = self.max_probe_examples
+        if keep is None or examples <= keep:
+            return
+        self._x, self._y, self._w = _subsample(
+            self._x, self._y, self._w, examples, keep
+        )
+        message = (
+            f"kerasinit HealthMonitor: the probe holds {examples} examples; "
+            f"{keep} evenly spaced ones are kept, as the probe's "
+            "activations and gradients are held in memory at once. Pass "
+            "`max_probe_examples=` to keep more (or None for all)."
+        )
+        logger.info("%s", message)
+        if self.warn:
+            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
 
     def _validate_probe(self) -> None:
         model = self.model
-        inputs = getattr(model, "inputs", None)
-        if not inputs:
-            return
-        given = tf.nest.flatten(self._x)
-        if len(given) != len(inputs):
-            raise ValueError(
-                f"Expected `probe` to give {len(inputs)} input(s), as the "
-                f"model takes. Received: {len(given)} input tensor(s)"
-            )
-        if isinstance(self._x, dict):
-            names = [getattr(t, "name", None) for t in inputs]
-            lookup = [self._x.get(n) for n in names]
-            if all(v is not None for v in lookup):
-                given = lookup
-        for spec, tensor in zip(inputs, given):
-            want = tuple(spec.shape)
-            have = tuple(tensor.shape)
-            if len(want) != len(have) or any(
-                a is not None and a != b for a, b in zip(want[1:], have[1:])
-            ):
-                raise ValueError(
-                    f"Expected `probe` inputs of shape {want} (batch first) "
-                    f"for model input '{spec.name}'. Received: shape={have}"
-                )
-            want_float = "float" in str(spec.dtype)
-            if want_float and not (
-                tensor.dtype.is_floating or tensor.dtype.is_integer
-            ):
-                raise ValueError(
-                    f"Expected `probe` input '{spec.name}' to be numeric "
-                    f"({spec.dtype}). Received: dtype={tensor.dtype.name}"
-                )
-            if not want_float and tensor.dtype.is_floating:
-                arr = tensor.numpy()
-                if not np.all(np.equal(np.mod(arr, 1), 0)):
-                    raise ValueError(
-                        f"Expected `probe` input '{spec.name}' to hold "
-                        f"integers ({spec.dtype}). Received: "
-                        f"dtype={tensor.dtype.name} with fractional values"
-                    )
+        _check_probe_inputs(model, self._x, from_dataset=self._from_dataset)
 
     def _build(self) -> None:
         model = self.model
@@ -508,6 +795,11 @@ class HealthMonitor(keras.callbacks.Callback):
                 # Past the first step nothing raises.
                 self._failed("measuring", exc)
                 return
+            if (
+                self._probe.with_grads
+                and getattr(self.model, "loss", None) is None
+            ):
+                raise _no_loss_error(self.model, exc.__cause__ or exc) from exc
             raise ValueError(
                 f"`probe` does not fit the model or its loss: {exc}"
             ) from exc

@@ -120,7 +120,8 @@ def monitored_layers(model, select=None) -> list[LayerSpec]:
         A list of `LayerSpec`.
 
     Raises:
-        ValueError: a requested name that is not in the model.
+        ValueError: a requested name that is not in the model, or a
+            selection (a pattern, a predicate) that matches no layer.
     """
     everything = list(walk_layers(model))
     leaves = [
@@ -151,6 +152,13 @@ def monitored_layers(model, select=None) -> list[LayerSpec]:
             )
         wanted = {by_key[n][0] for n in names}
         chosen = [(p, lyr) for p, lyr in leaves if p in wanted]
+    if select is not None and not chosen:
+        # A selection of nothing would train without a word of monitoring.
+        raise ValueError(
+            "Expected `layers` to select at least one layer of the model, "
+            f"but {_selection_words(select)} none of its layers: "
+            f"{[p for p, _ in leaves]}. Received: layers={select!r}"
+        )
     specs = []
     owners = _weight_owners(leaves)
     for path, layer in chosen:
@@ -170,6 +178,14 @@ def monitored_layers(model, select=None) -> list[LayerSpec]:
             )
         )
     return specs
+
+
+def _selection_words(select) -> str:
+    if isinstance(select, re.Pattern) or isinstance(select, str):
+        return "the regular expression matches"
+    if callable(select):
+        return "the predicate returns True for"
+    return "the list names"
 
 
 def _weight_owners(leaves) -> dict[str, str]:
