@@ -200,7 +200,7 @@ def _check_probe_batch(x, y, w, *, from_dataset: bool, targets: bool) -> int:
             + ", ".join(
                 f"{part} with "
                 + " and ".join(
-                    "no batch axis" if k is None else f"{k} examples"
+                    "no batch axis" if k is None else f"{k} example(s)"
                     for k in sorted(n, key=str)
                 )
                 for part, n in sizes.items()
