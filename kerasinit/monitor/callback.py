@@ -129,6 +129,11 @@ _GENERATED_INPUT_NAME = re.compile(r"keras_tensor(_\d+)?")
 MAX_PROBE_EXAMPLES = 1024
 
 
+def _is_dataset(probe) -> bool:
+    # `tf.data.Dataset` told apart without importing TensorFlow.
+    return hasattr(probe, "element_spec") and hasattr(probe, "take")
+
+
 def _dtype_kind(tensor) -> str:
     """``"float"``, ``"int"``, ``"bool"`` or the dtype's own name."""
     try:
@@ -396,7 +401,7 @@ class HealthMonitor(keras.callbacks.Callback):
             probe is cut to this many evenly spaced examples (the same ones
             every time, no random state used), with one warning, which
             bounds the probe's memory. `None` keeps every example.
-            Defaults to `MAX_PROBE_EXAMPLES` (1024).
+            Defaults to `HealthMonitor.MAX_PROBE_EXAMPLES` (1024).
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -424,6 +429,9 @@ class HealthMonitor(keras.callbacks.Callback):
     # Compiling the probe pays for itself over two to three later events on
     # the reference workloads (measured in ``docs/monitor.md``, Overhead).
     COMPILE_BREAK_EVEN = 3
+
+    # The default of `max_probe_examples` (``docs/monitor.md``, Errors).
+    MAX_PROBE_EXAMPLES = MAX_PROBE_EXAMPLES
 
     def __init__(
         self,
@@ -504,7 +512,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._check_log_dir()
-        self._from_dataset = isinstance(probe, tf.data.Dataset)
+        self._from_dataset = _is_dataset(probe)
         self._x, self._y, self._w = (
             _to_tensors(v) if v is not None else None
             for v in _split_probe(probe)
