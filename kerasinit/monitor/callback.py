@@ -309,7 +309,7 @@ def _check_probe_inputs(model, x, *, from_dataset: bool) -> None:
             )
         want_kind = _dtype_kind(spec)
         have_kind = _dtype_kind(tensor)
-        if want_kind == "float" and have_kind not in ("float", "int", "bool"):
+        if want_kind == "float" and have_kind not in ("float", "int"):
             raise ValueError(
                 f"Expected `probe` input for {label} to be numeric "
                 f"({keras.backend.standardize_dtype(spec.dtype)}). "
@@ -566,11 +566,10 @@ class HealthMonitor(keras.callbacks.Callback):
         if self._from_dataset:
             # A dataset cannot be pickled; the batch taken from it is the
             # probe.
-            state["probe"] = tuple(
-                v
-                for v in (state["_x"], state["_y"], state["_w"])
-                if v is not None
-            )
+            parts = [state["_x"], state["_y"], state["_w"]]
+            while parts[-1] is None:
+                parts.pop()
+            state["probe"] = tuple(parts)
         return state
 
     def __setstate__(self, state: dict) -> None:
