@@ -600,21 +600,27 @@ def _verdicts(diagnoses) -> str:
     return "; ".join(f"{d.kind}@{d.first_layer or '-'}" for d in diagnoses)
 
 
-def report(outcomes: list[Outcome]) -> dict[str, float]:
-    """Print the table and the summary; return the summary numbers."""
+def _header() -> None:
     print(f"{'scenario':28} {'expected':34} {'received':40} ev  acc   cpu_s")
-    for o in outcomes:
-        s = o.scenario
-        want = f"{s.kind}@{s.first_layer or '*'}" if s.kind else "nothing"
-        lag = (
-            "-"
-            if o.detected_event is None
-            else str(o.detected_event - o.onset_event)
-        )
-        print(
-            f"{s.name:28} {want:34} {_verdicts(o.diagnoses):40} "
-            f"{lag:>3} {o.accuracy:5.2f} {o.seconds:6.1f}"
-        )
+
+
+def _row(o: Outcome) -> None:
+    s = o.scenario
+    want = f"{s.kind}@{s.first_layer or '*'}" if s.kind else "nothing"
+    lag = (
+        "-"
+        if o.detected_event is None
+        else str(o.detected_event - o.onset_event)
+    )
+    print(
+        f"{s.name:28} {want:34} {_verdicts(o.diagnoses):40} "
+        f"{lag:>3} {o.accuracy:5.2f} {o.seconds:6.1f}",
+        flush=True,
+    )
+
+
+def report(outcomes: list[Outcome]) -> dict[str, float]:
+    """Print the summary of rows already printed; return its numbers."""
     healthy = [o for o in outcomes if o.scenario.kind is None]
     sick = [o for o in outcomes if o.scenario.kind is not None]
     summary = {
@@ -669,8 +675,13 @@ def main(argv=None) -> int:
                 f"unknown scenario(s) {unknown}; known: {sorted(names)}"
             )
         chosen = [s for s in chosen if s.name in args.only]
+    _header()
+    outcomes = []
     with tempfile.TemporaryDirectory() as root:
-        outcomes = [run(s, root) for s in chosen]
+        for scenario in chosen:
+            # Each row as it comes: the whole run takes minutes.
+            outcomes.append(run(scenario, root))
+            _row(outcomes[-1])
     summary = report(outcomes)
     ok = (
         summary["false_alarms"] == 0
