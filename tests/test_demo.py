@@ -255,6 +255,46 @@ def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
     assert runs[1] == runs[2]
 
 
+#: The seeds' story, one verdict kind per arm (`None`: quiet).
+STORY = {
+    ("mlp", "relu", "normal_1"): "exploding_signal",
+    ("mlp", "relu", "normal_0.001"): "vanishing_signal",
+    ("mlp", "relu", "zeros"): "symmetric_weights",
+    ("mlp", "relu", "he"): None,
+    ("mlp", "selu", "lecun_kumar"): None,
+    ("mlp", "sigmoid", "lecun_kumar"): None,
+    ("mlp50", "relu", "he"): "representation_collapse",
+}
+
+
+def test_demo_tells_the_seeds_story(tmp_path):
+    # N(0, 1) explodes, N(0, 1e-3) vanishes, zeros are symmetric, matched
+    # pairings are quiet, and the plain 50-layer He stack collapses (its
+    # units are off for every example because the examples align, not
+    # because they are broken).
+    results = demo.run_demo(
+        logdir=str(tmp_path),
+        config=demo.DemoConfig.quick(),
+        only=lambda *run: run in STORY,
+        jobs=1,
+        out=io.StringIO(),
+    )
+    assert len(results) == len(STORY)
+    told = {}
+    for r in results:
+        assert r.error is None, r
+        told[r.experiment, r.activation, r.initializer] = r.verdicts
+    for arm, kind in STORY.items():
+        if kind is None:
+            assert told[arm] == (), arm
+        else:
+            # One verdict per problem, named by its kind first.
+            assert told[arm][0].split("@")[0] == kind, (arm, told[arm])
+    # Each problem is said where it starts.
+    assert told["mlp", "relu", "normal_1"][0] == "exploding_signal@dense_0"
+    assert told["mlp", "relu", "zeros"][0] == "symmetric_weights@dense_0"
+
+
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
 def test_demo_rejects_bad_jobs(jobs, tmp_path):
     with pytest.raises(ValueError, match="`jobs`"):
