@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import tempfile
 import time
@@ -33,8 +34,12 @@ from typing import Any
 import keras
 import numpy as np
 
-import kerasinit as ki
-from kerasinit import datasets
+# The checkout this script sits in is what it measures, whichever copy of
+# the package is installed.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import kerasinit as ki  # noqa: E402
+from kerasinit import datasets  # noqa: E402
 
 SEED = 0
 FEATURES = 16

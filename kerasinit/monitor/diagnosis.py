@@ -1294,9 +1294,10 @@ class Diagnoser:
                 where.append("no residual connections")
             if facts is not None and not facts.has_normalization:
                 where.append("no normalization")
-            depth = self._index.get(first, 0) + 1
+            # Named by layer: the monitored order skips layers when only
+            # every n-th is watched, so its index is not the depth.
             return (
-                f"at depth {depth} the outputs of different examples point "
+                f"from '{first}' on, the outputs of different examples point "
                 "the same way"
                 + (f" ({', '.join(where)})" if where else "")
                 + "; units off for one example are off for all, which "
