@@ -1012,7 +1012,7 @@ class Diagnoser:
             # Weights far below their paired initializer's scale (N(0,
             # 1e-3)) move by many times their own norm at any sane rate:
             # a step is measured against the larger of the two norms.
-            lows = [(p, v * self._below_scale(p)) for p, v in lows]
+            lows = [(p, v * self._below_scale(p, v * k)) for p, v in lows]
             too_fast = np.median([v for _, v in lows]) > high
         for path, per_step in lows if too_fast else ():
             if per_step > high:
@@ -1041,13 +1041,29 @@ class Diagnoser:
                 )
         return found
 
-    def _below_scale(self, path: str) -> float:
-        """``min(1, std / target std)`` of the kernel at `path`, else 1."""
+    def _below_scale(self, path: str, moved: float) -> float:
+        """How far below its paired scale the kernel at `path` started.
+
+        `moved` is ``|W - W0| / |W0|`` since the last event. The kernel's
+        scale then, ``s0 = |W0| / |W_paired|``, is not kept, but the
+        triangle inequality bounds it by the scale now: ``s0 <= s /
+        |moved - 1|``. The factor ``min(1, s / |moved - 1|)`` is therefore
+        never below the true ``min(1, s0)``: weights that started at their
+        scale keep a factor 1 (to move ``moved`` norms they must now be at
+        least ``moved - 1`` norms), and weights that grew from near zero
+        are measured against the paired norm.
+
+        Returns:
+            The factor, 1 when the kernel or its paired scale is unknown.
+        """
         kernel = self._kernel(self._spec[path])
-        ratio = None if kernel is None else kernel.scale_ratio
-        if ratio is None or not math.isfinite(ratio) or ratio <= 0.0:
+        scale = None if kernel is None else kernel.scale_ratio
+        if scale is None or not math.isfinite(scale) or scale <= 0.0:
             return 1.0
-        return min(1.0, ratio)
+        gap = abs(moved - 1.0)
+        if gap == 0.0:
+            return 1.0
+        return min(1.0, scale / gap)
 
     # -- grouping ------------------------------------------------------------
 
