@@ -259,6 +259,8 @@ def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
 STORY = {
     ("mlp", "relu", "normal_1"): "exploding_signal",
     ("mlp", "relu", "normal_0.001"): "vanishing_signal",
+    # Sigmoid's outputs sit at 1/2 whatever the scale: its gradients vanish.
+    ("mlp", "sigmoid", "normal_0.001"): "vanishing_gradients",
     ("mlp", "relu", "zeros"): "symmetric_weights",
     ("mlp", "relu", "he"): None,
     ("mlp", "selu", "lecun_kumar"): None,
@@ -288,8 +290,12 @@ def test_demo_tells_the_seeds_story(tmp_path):
         if kind is None:
             assert told[arm] == (), arm
         else:
-            # One verdict per problem, named by its kind first.
-            assert told[arm][0].split("@")[0] == kind, (arm, told[arm])
+            # One verdict per problem: weights growing from N(0, 1e-3) are
+            # not also a learning rate too high.
+            assert [v.split("@")[0] for v in told[arm]] == [kind], (
+                arm,
+                told[arm],
+            )
     # Each problem is said where it starts.
     assert told["mlp", "relu", "normal_1"][0] == "exploding_signal@dense_0"
     assert told["mlp", "relu", "zeros"][0] == "symmetric_weights@dense_0"
