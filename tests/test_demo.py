@@ -50,7 +50,7 @@ def test_unknown_initializer_key_is_refused():
         experiments.make_initializer("orthogonal", "relu", seed=0)
 
 
-def _result(experiment, activation, init, accuracy, findings):
+def _result(experiment, activation, init, accuracy, verdicts):
     return running.RunResult(
         experiment=experiment,
         activation=activation,
@@ -58,37 +58,38 @@ def _result(experiment, activation, init, accuracy, findings):
         log_dir=os.path.join("runs", experiment, f"{activation}-{init}"),
         accuracy=accuracy,
         loss=1.0 - accuracy,
-        findings=findings,
+        verdicts=verdicts,
     )
 
 
 def test_summary_tables_use_the_shared_report():
     results = [
-        _result("mlp", "relu", "zeros", 0.333, {"symmetric_weights": 2}),
-        _result("mlp", "relu", "he", 0.9, {}),
-        _result("mlp", "tanh", "he", 0.8, {"saturation": 1, "dead_units": 3}),
+        _result("mlp", "relu", "zeros", 0.333, ("symmetric_weights@dense",)),
+        _result("mlp", "relu", "he", 0.9, ()),
+        _result(
+            "mlp",
+            "tanh",
+            "he",
+            0.8,
+            ("saturation@dense_1", "vanishing_gradients@dense"),
+        ),
     ]
     runs = report.RunsReport(results)
     assert runs["mlp/relu-he"] is results[1]
     lines = str(runs).splitlines()
-    assert lines[0].split() == [
-        "run",
-        "accuracy",
-        "loss",
-        "findings",
-        "by",
-        "kind",
-    ]
+    assert lines[0].split() == ["run", "accuracy", "loss", "verdicts"]
     assert lines[2].split() == [
         "mlp/relu-zeros",
         "0.333",
         "0.667",
-        "2",
-        "symmetric_weights",
-        "2",
+        "symmetric_weights@dense",
     ]
-    assert lines[3].split()[3:] == ["0", "-"]
-    assert lines[4].split()[3:] == ["4", "dead_units", "3,", "saturation", "1"]
+    assert lines[3].split()[3:] == ["-"]
+    # Several verdicts in the order reported, not sorted.
+    assert lines[4].split()[3:] == [
+        "saturation@dense_1,",
+        "vanishing_gradients@dense",
+    ]
     assert runs.to_list()[1]["accuracy"] == 0.9
 
     grid = report.GridReport(results)
@@ -189,21 +190,27 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     assert "mlp50/relu-he" in run_dirs
     assert "cnn_bn/he" in run_dirs
 
-    # Every run has the monitor's records, and the summary's findings count
-    # is what the monitor wrote (the latest record carries all findings).
+    # Every run has the monitor's records, and the summary's verdicts are
+    # the diagnoses the monitor wrote (the latest record carries them all).
     table = dict(
-        re.findall(r"^(\w+/[\w.-]+)\s+[\d.na]+\s+[\d.na]+\s+(\d+)\s", out, re.M)
+        re.findall(
+            r"^(\w+/[\w.-]+)\s+[\d.na]+\s+[\d.na]+\s+(\S.*?)\s*$", out, re.M
+        )
     )
     assert len(table) == len(run_dirs)
     for run in run_dirs:
         records = _records(str(logdir / run))
         assert records, run
         latest = max(records, key=lambda r: r["event"])
-        assert len(latest["findings"]) == int(table[run]), run
+        written = [
+            f"{d['kind']}@{d['first_layer']}" for d in latest["diagnoses"]
+        ]
+        assert table[run] == (", ".join(written) or "-"), run
     # The grid shows what it is meant to: zeros never trains, and a run
-    # with all-zero kernels is flagged.
+    # with all-zero kernels is flagged as symmetric.
     zeros = _records(str(logdir / "mlp" / "relu-zeros"))
-    assert max(zeros, key=lambda r: r["event"])["findings"]
+    latest = max(zeros, key=lambda r: r["event"])
+    assert [d["kind"] for d in latest["diagnoses"]][:1] == ["symmetric_weights"]
 
 
 def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
@@ -241,11 +248,57 @@ def test_demo_results_do_not_depend_on_the_number_of_processes(tmp_path):
             "he",
         ]
         assert not [r.error for r in results if r.error]
-        runs[jobs] = [(r.accuracy, r.loss, r.findings) for r in results]
+        runs[jobs] = [(r.accuracy, r.loss, r.verdicts) for r in results]
         for r in results:
             assert glob.glob(os.path.join(r.log_dir, "kerasinit", "*tfevents*"))
     # Every run is seeded on its own: which process runs it changes nothing.
     assert runs[1] == runs[2]
+
+
+#: The seeds' story, one verdict kind per arm (`None`: quiet).
+STORY = {
+    ("mlp", "relu", "normal_1"): "exploding_signal",
+    ("mlp", "relu", "normal_0.001"): "vanishing_signal",
+    # Sigmoid's outputs sit at 1/2 whatever the scale: its gradients vanish.
+    ("mlp", "sigmoid", "normal_0.001"): "vanishing_gradients",
+    ("mlp", "relu", "zeros"): "symmetric_weights",
+    ("mlp", "relu", "he"): None,
+    ("mlp", "selu", "lecun_kumar"): None,
+    ("mlp", "sigmoid", "lecun_kumar"): None,
+    ("mlp50", "relu", "he"): "representation_collapse",
+}
+
+
+def test_demo_tells_the_seeds_story(tmp_path):
+    # N(0, 1) explodes, N(0, 1e-3) vanishes, zeros are symmetric, matched
+    # pairings are quiet, and the plain 50-layer He stack collapses (its
+    # units are off for every example because the examples align, not
+    # because they are broken).
+    results = demo.run_demo(
+        logdir=str(tmp_path),
+        config=demo.DemoConfig.quick(),
+        only=lambda *run: run in STORY,
+        jobs=1,
+        out=io.StringIO(),
+    )
+    assert len(results) == len(STORY)
+    told = {}
+    for r in results:
+        assert r.error is None, r
+        told[r.experiment, r.activation, r.initializer] = r.verdicts
+    for arm, kind in STORY.items():
+        if kind is None:
+            assert told[arm] == (), arm
+        else:
+            # One verdict per problem: weights growing from N(0, 1e-3) are
+            # not also a learning rate too high.
+            assert [v.split("@")[0] for v in told[arm]] == [kind], (
+                arm,
+                told[arm],
+            )
+    # Each problem is said where it starts.
+    assert told["mlp", "relu", "normal_1"][0] == "exploding_signal@dense_0"
+    assert told["mlp", "relu", "zeros"][0] == "symmetric_weights@dense_0"
 
 
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])

@@ -14,7 +14,7 @@ from kerasinit.demo.experiments import ACTIVATIONS, INIT_LABELS, INITIALIZERS
 if TYPE_CHECKING:
     from kerasinit.demo.running import RunResult
 
-__all__ = ["GridReport", "RunsReport", "fmt", "print_summary"]
+__all__ = ["GridReport", "RunsReport", "fmt", "print_summary", "verdicts_text"]
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -24,17 +24,15 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def findings_text(counts: dict[str, int]) -> str:
-    """``"kind n, kind n"`` for a run's counts, ``"-"`` for none."""
-    if not counts:
-        return "-"
-    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+def verdicts_text(verdicts: tuple[str, ...]) -> str:
+    """A run's verdicts joined in the order reported, ``"-"`` for none."""
+    return ", ".join(verdicts) if verdicts else "-"
 
 
 class RunsReport(Report):
-    """One row per run: held-out accuracy and loss, and what was found."""
+    """One row per run: held-out accuracy and loss, and its verdicts."""
 
-    _header = ("run", "accuracy", "loss", "findings", "by kind")
+    _header = ("run", "accuracy", "loss", "verdicts")
     _noun = "runs"
 
     def __getitem__(self, key: int | str) -> RunResult:
@@ -51,8 +49,7 @@ class RunsReport(Report):
             f"{row.experiment}/{row.name}",
             fmt(row.accuracy, 3),
             fmt(row.loss, 3),
-            str(sum(row.findings.values())),
-            row.error or findings_text(row.findings),
+            row.error or verdicts_text(row.verdicts),
         )
 
 

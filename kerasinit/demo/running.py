@@ -31,7 +31,7 @@ from kerasinit.demo.experiments import (
     monitored_layers,
     run_name,
 )
-from kerasinit.demo.report import fmt, print_summary
+from kerasinit.demo.report import fmt, print_summary, verdicts_text
 from kerasinit_cli import demo_worker
 
 __all__ = ["Reinit", "RunResult", "default_jobs", "run_demo", "verdicts"]
@@ -48,8 +48,8 @@ class RunResult:
         log_dir: where the run was written.
         accuracy: held-out accuracy after training (NaN if the run failed).
         loss: held-out loss after training (NaN if diverged or failed).
-        findings: what the monitor reported, as kind -> how many (see
-            `verdicts`).
+        verdicts: the monitor's diagnoses, one ``"kind@first_layer"`` per
+            problem in the order reported (see `verdicts`).
         seconds: wall time of the run.
         error: why the run failed, or ``None``.
     """
@@ -60,7 +60,7 @@ class RunResult:
     log_dir: str
     accuracy: float = float("nan")
     loss: float = float("nan")
-    findings: dict[str, int] = dataclasses.field(default_factory=dict)
+    verdicts: tuple[str, ...] = ()
     seconds: float = 0.0
     error: str | None = None
 
@@ -72,19 +72,19 @@ class RunResult:
         return dataclasses.asdict(self)
 
 
-def verdicts(monitor) -> dict[str, int]:
-    """What a run's monitor found, as kind -> how many.
+def verdicts(monitor) -> tuple[str, ...]:
+    """What a run's monitor concluded: one ``"kind@first_layer"`` per problem.
 
     The one place that reads a finished run's monitor for the summary: the
-    `RunResult.findings` field and the table's "findings" and "by kind"
-    columns both come from here.
+    `RunResult.verdicts` field, the progress line and the table's
+    "verdicts" column all come from here. Diagnoses, not per-layer
+    findings: a problem that spans forty layers is one verdict, named where
+    it starts (e.g. ``"exploding_signal@dense"``).
     """
-    # TODO(14): count `monitor.diagnoses` (one per problem) instead of the
-    # per-layer findings once the monitor exposes them.
-    counts: dict[str, int] = {}
-    for finding in monitor.findings:
-        counts[finding.kind] = counts.get(finding.kind, 0) + 1
-    return counts
+    return tuple(
+        f"{d.kind}@{d.first_layer}" if d.first_layer else d.kind
+        for d in monitor.diagnoses
+    )
 
 
 class Reinit:
@@ -191,7 +191,7 @@ def _train_run(
     predicted = np.argmax(keras.ops.convert_to_numpy(logits), axis=-1)
     result.loss = float(keras.ops.convert_to_numpy(loss))
     result.accuracy = float(np.mean(predicted == np.asarray(data.y_val)))
-    result.findings = verdicts(monitor)
+    result.verdicts = verdicts(monitor)
 
 
 def _run_experiment(
@@ -365,7 +365,7 @@ def _run_demo(logdir, epochs, quick, seed, out, config, only, jobs):
                 f"{result.experiment + '/' + result.name:<26} "
                 f"acc {fmt(result.accuracy, 2):>5}  "
                 f"loss {fmt(result.loss, 3):>6}  "
-                f"findings {sum(result.findings.values()):>3}"
+                f"{verdicts_text(result.verdicts)}"
                 + (f"  {result.error}" if result.error else "")
                 + f"  ({result.seconds:.1f}s)",
                 file=out,

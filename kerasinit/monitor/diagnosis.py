@@ -26,6 +26,8 @@ __all__ = [
     "Diagnoser",
     "ProbeEvent",
     "expected_dead_fraction",
+    "relu_cosine",
+    "relu_input_cosine",
 ]
 
 
@@ -489,6 +491,13 @@ _SEVERITY = {
 FRACTION_MARGIN = 2.0
 RATIO_MARGIN = 10.0
 
+#: Inputs whose mean pairwise cosine is above this are not centered: for
+#: features with common mean ``mu`` and spread ``sigma`` the cosine is about
+#: ``|mu|^2 / (|mu|^2 + d sigma^2)``, the share of the inputs' energy in
+#: their common offset; above 1/2 the offset outweighs all the variation.
+#: Centered inputs have a cosine near 0.
+INPUT_OFFSET_COSINE = 0.5
+
 #: A tanh state bounded by 1 with this RMS has at least
 #: ``(0.81 - a**2) / (1 - a**2)`` of its entries beyond ``a`` in magnitude:
 #: over half beyond 0.75, where tanh' is below 0.44 and shrinks each step.
@@ -507,6 +516,8 @@ class ProbeEvent:
         reference_grad_norm: the output layer's gradient norm, or `None`.
         input_rms: the RMS of the probe inputs, or `None`.
         probe_examples: the number of probe examples, or `None`.
+        input_cosine: the mean pairwise cosine similarity of the flattened
+            probe inputs, or `None` when not measured.
     """
 
     step: int
@@ -515,6 +526,7 @@ class ProbeEvent:
     reference_grad_norm: float | None = None
     input_rms: float | None = None
     probe_examples: int | None = None
+    input_cosine: float | None = None
 
     @classmethod
     def from_result(
@@ -549,6 +561,9 @@ class ProbeEvent:
             reference_grad_norm=_num(get("reference_grad_norm")),
             input_rms=_num(get("input_rms")),
             probe_examples=probe_examples,
+            # Measured by newer probes only: without it the collapse rule
+            # reads the inputs' cosine back from the first layer's.
+            input_cosine=_num(get("input_cosine")),
         )
 
     @property
@@ -570,6 +585,48 @@ def _metric(stats: Mapping[str, Any] | None, name: str) -> float | None:
     if not stats:
         return None
     return _num(stats.get(name))
+
+
+def relu_cosine(rho: float) -> float:
+    """The cosine of two ReLU outputs whose pre-activations correlate at `rho`.
+
+    The arc-cosine map of Cho & Saul (2009): for jointly Gaussian
+    pre-activations with correlation ``rho`` (a random zero-bias layer
+    gives them the cosine of its inputs),
+    ``E[relu(u) relu(v)] / E[relu(u)^2]`` is
+    ``(sqrt(1 - rho^2) + (pi - arccos(rho)) rho) / pi``.
+
+    Args:
+        rho: the pre-activations' correlation, in ``[-1, 1]``.
+
+    Returns:
+        The outputs' cosine, in ``[0, 1]``.
+    """
+    rho = min(max(float(rho), -1.0), 1.0)
+    return (
+        math.sqrt(1.0 - rho * rho) + (math.pi - math.acos(rho)) * rho
+    ) / math.pi
+
+
+def relu_input_cosine(cosine: float) -> float:
+    """The inverse of `relu_cosine`: the correlation behind an output cosine.
+
+    Args:
+        cosine: the mean cosine of a ReLU layer's outputs.
+
+    Returns:
+        The pre-activations' correlation, in ``[-1, 1]``.
+    """
+    cosine = min(max(float(cosine), 0.0), 1.0)
+    lo, hi = -1.0, 1.0
+    # The map is increasing: 60 halvings reach float64 resolution.
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if relu_cosine(mid) < cosine:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def expected_dead_fraction(cosine: float, examples: int) -> float:
@@ -734,7 +791,7 @@ class Diagnoser:
         return _metric(event.layers.get(self.order[i - 1]), metric)
 
     def _dead_explained(self, f: Finding, event: ProbeEvent):
-        cosine = self._previous(f.layer, event, "cosine_similarity")
+        cosine = self._input_cosine(f.layer, event)
         n = event.probe_examples
         if cosine is None or not n:
             return None
@@ -752,6 +809,24 @@ class Diagnoser:
             f"dead unit fraction, where input cosine {cosine:.3f} alone "
             "predicts the threshold's value,",
         )
+
+    def _input_cosine(self, path: str, event: ProbeEvent) -> float | None:
+        """How alike the examples are where they enter the layer at `path`.
+
+        The previous monitored layer's cosine is that, when it is the
+        layer just before; when only every n-th layer is monitored it is a
+        lower bound, since a ReLU stack only aligns examples further. A
+        ReLU layer's own output cosine gives its input's exactly through
+        the inverse arc-cosine map, so the larger of the two is used.
+        """
+        found = [self._previous(path, event, "cosine_similarity")]
+        name = getattr(self._spec[path].activation, "name", None)
+        if name in ("relu", "relu6"):
+            own = _metric(event.layers.get(path), "cosine_similarity")
+            if own is not None:
+                found.append(relu_input_cosine(own))
+        found = [c for c in found if c is not None]
+        return max(found) if found else None
 
     def _signal_findings(self, event: ProbeEvent) -> list[Finding]:
         t = self.thresholds
@@ -815,16 +890,11 @@ class Diagnoser:
             # Sigmoid-like outputs share a mean of 1/2, so their raw cosine
             # is high for distinct examples; the rule does not apply.
             if cosine is not None and cosine > cos_limit and family != "kumar":
-                found.append(
-                    _layer_finding(
-                        "representation_collapse",
-                        spec.path,
-                        event.step,
-                        cosine,
-                        cos_limit,
-                        "mean cosine similarity across examples",
-                    )
+                collapse = self._collapse_finding(
+                    spec, event, cosine, cos_limit
                 )
+                if collapse is not None:
+                    found.append(collapse)
             dup = _metric(s, "duplicate_fraction")
             if dup is not None and self._symmetric(spec, s, dup):
                 found.append(
@@ -838,6 +908,72 @@ class Diagnoser:
                     )
                 )
         return found
+
+    def _collapse_finding(self, spec, event, cosine, limit):
+        """Collapse at `spec`, unless its examples arrived already alike.
+
+        A random layer cannot make its examples much more alike than they
+        arrive: a ReLU layer maps an input cosine ``rho`` to
+        `relu_cosine` (``rho`` = 0 gives 0.318, 0.946 gives 0.95), a linear
+        one keeps it. At a layer fed by the model's inputs a high cosine is
+        the inputs' (all-ones, or features sharing a large offset), not
+        depth: it is reported only when the inputs' cosine (measured, or
+        read back through the ReLU map) is beyond the training-time margin
+        of the threshold, ``1 - (1 - collapse_cosine) / 10``, and then with
+        the inputs as its cause.
+        """
+        what = "mean cosine similarity across examples"
+        if self._fed_by_inputs(spec):
+            implied = event.input_cosine
+            if implied is None:
+                name = getattr(spec.activation, "name", None)
+                implied = (
+                    relu_input_cosine(cosine)
+                    if name in ("relu", "relu6")
+                    else cosine
+                )
+            far = 1.0 - (1.0 - self.thresholds.collapse_cosine) / RATIO_MARGIN
+            if implied <= far:
+                return None
+            limit = far
+            what = f"{what} (the inputs' cosine is {implied:.4g})"
+        return _layer_finding(
+            "representation_collapse",
+            spec.path,
+            event.step,
+            cosine,
+            limit,
+            what,
+        )
+
+    def _inputs_cosine(self, event: ProbeEvent) -> float | None:
+        """The probe inputs' mean cosine: measured, or read back.
+
+        Read back from the first monitored layer when it is fed by the
+        inputs: through the inverse ReLU map for a ReLU layer, as is for
+        any other (a linear layer keeps the cosine in expectation).
+        """
+        if event.input_cosine is not None:
+            return event.input_cosine
+        if not self.specs or not self._fed_by_inputs(self.specs[0]):
+            return None
+        spec = self.specs[0]
+        cosine = _metric(event.layers.get(spec.path), "cosine_similarity")
+        if cosine is None:
+            return None
+        if getattr(spec.activation, "name", None) in ("relu", "relu6"):
+            return relu_input_cosine(cosine)
+        return cosine
+
+    def _fed_by_inputs(self, spec) -> bool:
+        """Whether only the first kernel stands between inputs and `spec`."""
+        if self._index.get(spec.path) == 0:
+            return True
+        facts = self._facts()
+        if facts is None or not facts.kernels:
+            return False
+        owner = getattr(spec, "weight_owner", None) or spec.path
+        return owner == facts.kernels[0].path
 
     def _symmetric(self, spec, stats, dup: float) -> bool:
         t = self.thresholds
@@ -872,6 +1008,12 @@ class Diagnoser:
         # The learning rate is shared: one layer's jump (a bias reset) is
         # not it, so most layers must move too fast.
         too_fast = lows and np.median([v for _, v in lows]) > high
+        if too_fast:
+            # Weights far below their paired initializer's scale (N(0,
+            # 1e-3)) move by many times their own norm at any sane rate:
+            # a step is measured against the larger of the two norms.
+            lows = [(p, v * self._below_scale(p, v * k)) for p, v in lows]
+            too_fast = np.median([v for _, v in lows]) > high
         for path, per_step in lows if too_fast else ():
             if per_step > high:
                 found.append(
@@ -898,6 +1040,30 @@ class Diagnoser:
                     )
                 )
         return found
+
+    def _below_scale(self, path: str, moved: float) -> float:
+        """How far below its paired scale the kernel at `path` started.
+
+        `moved` is ``|W - W0| / |W0|`` since the last event. The kernel's
+        scale then, ``s0 = |W0| / |W_paired|``, is not kept, but the
+        triangle inequality bounds it by the scale now: ``s0 <= s /
+        |moved - 1|``. The factor ``min(1, s / |moved - 1|)`` is therefore
+        never below the true ``min(1, s0)``: weights that started at their
+        scale keep a factor 1 (to move ``moved`` norms they must now be at
+        least ``moved - 1`` norms), and weights that grew from near zero
+        are measured against the paired norm.
+
+        Returns:
+            The factor, 1 when the kernel or its paired scale is unknown.
+        """
+        kernel = self._kernel(self._spec[path])
+        scale = None if kernel is None else kernel.scale_ratio
+        if scale is None or not math.isfinite(scale) or scale <= 0.0:
+            return 1.0
+        gap = abs(moved - 1.0)
+        if gap == 0.0:
+            return 1.0
+        return min(1.0, scale / gap)
 
     # -- grouping ------------------------------------------------------------
 
@@ -1127,14 +1293,27 @@ class Diagnoser:
                 "where the scale drifts.",
             )
         if kind == "representation_collapse":
+            inputs = self._inputs_cosine(event)
+            if (spec is not None and self._fed_by_inputs(spec)) or (
+                inputs is not None and inputs > INPUT_OFFSET_COSINE
+            ):
+                said = f" (cosine {_fmt(inputs)})" if inputs is not None else ""
+                return (
+                    f"the inputs are alike or not centered{said}: a layer "
+                    "fed by them cannot tell their examples apart.",
+                    "standardize the inputs (subtract the mean, e.g. a "
+                    "keras.layers.Normalization layer adapted to the "
+                    "training data), and check that the examples differ.",
+                )
             where = []
             if facts is not None and not facts.has_residual:
                 where.append("no residual connections")
             if facts is not None and not facts.has_normalization:
                 where.append("no normalization")
-            depth = self._index.get(first, 0) + 1
+            # Named by layer: the monitored order skips layers when only
+            # every n-th is watched, so its index is not the depth.
             return (
-                f"at depth {depth} the outputs of different examples point "
+                f"from '{first}' on, the outputs of different examples point "
                 "the same way"
                 + (f" ({', '.join(where)})" if where else "")
                 + "; units off for one example are off for all, which "
@@ -1254,8 +1433,7 @@ def _extreme(d: Diagnosis) -> bool:
     """A condition too far past its threshold to wait for a second event."""
     if d.kind in ("nonfinite", "symmetric_weights"):
         return True
-    # A slow run costs time, not the model: it always waits.
-    if d.kind in ("representation_collapse", "learning_rate_low"):
+    if d.kind == "representation_collapse":
         return False
     v, thr = d.value, d.threshold
     if not (_finite(v) and _finite(thr)):
@@ -1269,6 +1447,10 @@ def _extreme(d: Diagnosis) -> bool:
         moves = [f.value for f in d.findings if f.kind == d.kind]
         return max(moves, default=v) >= 0.5
     if d.kind in ("vanishing_signal", "vanishing_gradients"):
+        return v <= thr / RATIO_MARGIN
+    if d.kind == "learning_rate_low":
+        # A slow run costs time, not the model: only weights that stand
+        # still (ten times below the threshold) are said at once.
         return v <= thr / RATIO_MARGIN
     return v >= thr * RATIO_MARGIN
 
