@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -118,15 +119,7 @@ class Thresholds:
                     f"Expected `{name}` to be a number strictly between 0 "
                     f"and 1. Received: {name}={value!r}"
                 )
-        if (
-            isinstance(dead_min_examples, bool)
-            or not isinstance(dead_min_examples, int)
-            or dead_min_examples < 1
-        ):
-            raise ValueError(
-                "Expected `dead_min_examples` to be a positive integer. "
-                f"Received: dead_min_examples={dead_min_examples!r}"
-            )
+        dead_min_examples = _positive_int("dead_min_examples", dead_min_examples)
         if not _is_real(vanishing_ratio) or not 0.0 < vanishing_ratio < 1.0:
             raise ValueError(
                 "Expected `vanishing_ratio` to be a number strictly between "
@@ -149,15 +142,7 @@ class Thresholds:
                     f"Expected `{name}` to be a finite number greater than 1. "
                     f"Received: {name}={value!r}"
                 )
-        if (
-            isinstance(persistence, bool)
-            or not isinstance(persistence, int)
-            or persistence < 1
-        ):
-            raise ValueError(
-                "Expected `persistence` to be a positive integer. "
-                f"Received: persistence={persistence!r}"
-            )
+        persistence = _positive_int("persistence", persistence)
         if update_ratio_low >= update_ratio_high:
             raise ValueError(
                 "Expected `update_ratio_low` to be below `update_ratio_high`. "
@@ -202,11 +187,27 @@ class Thresholds:
 
 
 def _is_real(value) -> bool:
+    # NumPy scalars count: a threshold often comes out of an array.
     return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
         and math.isfinite(value)
     )
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, numbers.Integral
+    ):
+        value_ok = False
+    else:
+        value_ok = value >= 1
+    if not value_ok:
+        raise ValueError(
+            f"Expected `{name}` to be a positive integer. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
 
 
 def _finite(value) -> bool:

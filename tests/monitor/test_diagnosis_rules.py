@@ -74,3 +74,18 @@ def test_diagnose_rules_and_first_nonfinite_layer():
         dead_applies=["a"],
     )
     assert [f.kind for f in few] == []
+
+
+def test_thresholds_take_numpy_scalars_and_refuse_non_integers():
+    import numpy as np
+
+    t = Thresholds(
+        persistence=np.int64(3),
+        dead_min_examples=np.int32(8),
+        dead_fraction=np.float32(0.5),
+    )
+    assert (t.persistence, t.dead_min_examples) == (3, 8)
+    assert type(t.persistence) is int and t.dead_fraction == 0.5
+    for bad in ({"persistence": 2.0}, {"dead_min_examples": True}):
+        with pytest.raises(ValueError, match="positive integer"):
+            Thresholds(**bad)
