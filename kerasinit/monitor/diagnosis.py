@@ -119,7 +119,9 @@ class Thresholds:
                     f"Expected `{name}` to be a number strictly between 0 "
                     f"and 1. Received: {name}={value!r}"
                 )
-        dead_min_examples = _positive_int("dead_min_examples", dead_min_examples)
+        dead_min_examples = _positive_int(
+            "dead_min_examples", dead_min_examples
+        )
         if not _is_real(vanishing_ratio) or not 0.0 < vanishing_ratio < 1.0:
             raise ValueError(
                 "Expected `vanishing_ratio` to be a number strictly between "
