@@ -220,6 +220,7 @@ def check(
     findings.extend(_symmetric(kernels))
     findings.extend(_mismatches(kernels, mismatch_factor, deep_stack))
     findings.extend(_saturating_stacks(kernels, saturating_depth))
+    findings.extend(_closed_forget_gates(kernels))
     if probe:
         findings.extend(
             _signal(model, kernels, probe_batch, seed, signal_factor)
@@ -267,6 +268,51 @@ def _symmetric(kernels: list[_kernels.Kernel]) -> list[Finding]:
                 severity="error",
             )
         )
+    return found
+
+
+def _closed_forget_gates(kernels: list[_kernels.Kernel]) -> list[Finding]:
+    """LSTMs whose forget-gate bias starts at 0 instead of 1.
+
+    Only a forget block that is exactly zero is reported: that is the
+    signature of ``unit_forget_bias=False`` with zero biases, never of a
+    trained bias, so `check` stays silent on trained models.
+    """
+    found = []
+    for kernel in kernels:
+        if kernel.role != "rnn_input" or not isinstance(
+            kernel.owner, keras.layers.LSTMCell
+        ):
+            continue
+        for attr in kernel.biases:
+            values = np.asarray(
+                keras.ops.convert_to_numpy(getattr(kernel.owner, attr))
+            )
+            units = values.shape[-1] // kernel.gates
+            forget = values[..., units : 2 * units]
+            if forget.size == 0 or np.any(forget != 0.0):
+                continue
+            found.append(
+                Finding(
+                    kind="init_mismatch",
+                    layer=kernel.path,
+                    step=None,
+                    value=0.0,
+                    threshold=1.0,
+                    message=(
+                        f"Layer {kernel.path!r}: the LSTM forget-gate bias "
+                        "is 0, so the gate starts half closed and the cell "
+                        "forgets most of its state at every step before it "
+                        "has learned what to keep (Jozefowicz et al., 2015)."
+                    ),
+                    advice=(
+                        "Build the LSTM with `unit_forget_bias=True` "
+                        "(Keras's default), or run `kerasinit.pair(model)`, "
+                        "which sets the forget-gate bias to 1."
+                    ),
+                    severity="warning",
+                )
+            )
     return found
 
 

@@ -396,3 +396,35 @@ def test_kernel_scales_compare_with_the_pairing():
     for scale in kernel_scales(model):
         n = scale.fans[0] * scale.fans[1]
         assert scale.ratio == pytest.approx(1.0, abs=5 * np.sqrt(0.5 / n))
+
+
+def _lstm_model(unit_forget_bias: bool) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((7, 5)),
+            keras.layers.LSTM(
+                12, unit_forget_bias=unit_forget_bias, name="lstm"
+            ),
+            keras.layers.Dense(3),
+        ]
+    )
+
+
+def test_check_reports_an_lstm_forget_gate_bias_left_at_zero():
+    closed = ki.check(_lstm_model(unit_forget_bias=False), probe=False)
+    [finding] = [f for f in closed if "forget-gate" in f.message]
+    assert (finding.kind, finding.layer) == ("init_mismatch", "lstm")
+    assert "unit_forget_bias=True" in finding.advice
+    # Keras's default opens the gate; `pair` does the same.
+    assert not [
+        f
+        for f in ki.check(_lstm_model(unit_forget_bias=True), probe=False)
+        if "forget-gate" in f.message
+    ]
+    model = _lstm_model(unit_forget_bias=False)
+    ki.pair(model, seed=0)
+    assert not [
+        f for f in ki.check(model, probe=False) if "forget-gate" in f.message
+    ]
+    bias = keras.ops.convert_to_numpy(model.get_layer("lstm").cell.bias)
+    np.testing.assert_array_equal(bias[12:24], 1.0)
