@@ -17,7 +17,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import diagnosis, selection, summaries
@@ -34,7 +34,8 @@ logging.getLogger("kerasinit").addHandler(logging.NullHandler())
 
 
 _LIBRARY_DIRS = tuple(
-    os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf)
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+    for m in (keras, sys.modules[keras.backend.backend()])
 ) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
 
 
@@ -69,19 +70,20 @@ def _check_cadence(name: str, value) -> None:
 
 def _to_tensors(structure):
     def convert(v):
-        if isinstance(v, tf.Tensor):
+        if ops.is_tensor(v):
             return v
         arr = np.asarray(v)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
-        return tf.convert_to_tensor(arr)
+        return ops.convert_to_tensor(arr)
 
-    return tf.nest.map_structure(convert, structure)
+    return keras.tree.map_structure(convert, structure)
 
 
 def _split_probe(probe_data):
     """``(x, y, w)`` from the accepted probe forms."""
-    if isinstance(probe_data, tf.data.Dataset):
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(probe_data, tf.data.Dataset):
         # A fresh iterator over the dataset: the user's own iterators and
         # the one `fit` creates are not advanced.
         try:
@@ -316,15 +318,15 @@ class HealthMonitor(keras.callbacks.Callback):
 
     @property
     def probe_examples(self) -> int | None:
-        first = tf.nest.flatten(self._x)[0]
-        return int(first.shape[0]) if first.shape.rank else None
+        first = keras.tree.flatten(self._x)[0]
+        return int(first.shape[0]) if len(first.shape) else None
 
     def _validate_probe(self) -> None:
         model = self.model
         inputs = getattr(model, "inputs", None)
         if not inputs:
             return
-        given = tf.nest.flatten(self._x)
+        given = keras.tree.flatten(self._x)
         if len(given) != len(inputs):
             raise ValueError(
                 f"Expected `probe` to give {len(inputs)} input(s), as the "
@@ -346,20 +348,22 @@ class HealthMonitor(keras.callbacks.Callback):
                     f"for model input '{spec.name}'. Received: shape={have}"
                 )
             want_float = "float" in str(spec.dtype)
+            dtype = keras.backend.standardize_dtype(tensor.dtype)
             if want_float and not (
-                tensor.dtype.is_floating or tensor.dtype.is_integer
+                keras.backend.is_float_dtype(dtype)
+                or keras.backend.is_int_dtype(dtype)
             ):
                 raise ValueError(
                     f"Expected `probe` input '{spec.name}' to be numeric "
-                    f"({spec.dtype}). Received: dtype={tensor.dtype.name}"
+                    f"({spec.dtype}). Received: dtype={dtype}"
                 )
-            if not want_float and tensor.dtype.is_floating:
-                arr = tensor.numpy()
+            if not want_float and keras.backend.is_float_dtype(dtype):
+                arr = ops.convert_to_numpy(tensor)
                 if not np.all(np.equal(np.mod(arr, 1), 0)):
                     raise ValueError(
                         f"Expected `probe` input '{spec.name}' to hold "
                         f"integers ({spec.dtype}). Received: "
-                        f"dtype={tensor.dtype.name} with fractional values"
+                        f"dtype={dtype} with fractional values"
                     )
 
     def _build(self) -> None:
@@ -369,7 +373,7 @@ class HealthMonitor(keras.callbacks.Callback):
             # which `fit` would otherwise make inside its first training
             # step, after the pre-flight. One example in inference mode
             # creates them with the same initializers and updates nothing.
-            first = tf.nest.map_structure(lambda t: t[:1], self._x)
+            first = keras.tree.map_structure(lambda t: t[:1], self._x)
             try:
                 model(first, training=False)
             except (ValueError, TypeError) as exc:
@@ -418,7 +422,7 @@ class HealthMonitor(keras.callbacks.Callback):
             # Raises the user's errors (probe shape, dtype, unknown layers),
             # before the first step.
             self._build()
-        self._step = int(self.model.optimizer.iterations.numpy())
+        self._step = int(self.model.optimizer.iterations)
         self._epoch_base = self._step
         if self._event == 0 and self._step > 0:
             try:
@@ -463,7 +467,7 @@ class HealthMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(self.model.optimizer.iterations)
         if self.every_n_steps is not None:
             self._step_event(step)
         self._step = step

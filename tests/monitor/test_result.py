@@ -35,6 +35,7 @@ def _pieces():
         "gradient_counts": [[7, 8], [9, 10]],
         "loss": [1.5],
         "input_rms": [2.0],
+        "input_cosine": [0.25],
         "finite": [1.0],
     }
 
@@ -52,6 +53,7 @@ def test_pack_then_unpack_reads_every_value_by_name():
     assert math.isnan(result.layers["a"]["update_ratio"])
     assert result.reference_grad_norm == 2.0
     assert result.loss == 1.5 and result.input_rms == 2.0
+    assert result.input_cosine == 0.25
     np.testing.assert_array_equal(
         result.activation_histograms["a"], [[0, 1, 1], [1, 2, 2]]
     )
@@ -90,7 +92,8 @@ def test_without_histograms_or_targets():
     pieces = {
         k: v
         for k, v in _pieces().items()
-        if k in ("activations", "gradients", "input_rms", "finite")
+        if k
+        in ("activations", "gradients", "input_rms", "input_cosine", "finite")
     }
     result = layout.unpack(layout.pack(pieces).numpy())
     assert result.loss is None and result.activation_histograms == {}

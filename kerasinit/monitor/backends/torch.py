@@ -1,0 +1,51 @@
+"""The probe's gradients on the PyTorch backend.
+
+The probe runs eagerly, as Keras's own PyTorch train step does by default;
+`torch.compile` is not used.
+"""
+
+from __future__ import annotations
+
+import keras
+import torch
+
+NAME = "torch"
+USER_ERRORS = (ValueError, TypeError, RuntimeError)
+WIDE_FLOAT = "float64"
+COMPILES = False
+
+
+def value_and_grad(forward, weights):
+    weights = [w.detach().requires_grad_(True) for w in weights]
+    with torch.enable_grad():
+        loss, aux = forward(weights)
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    aux = keras.tree.map_structure(
+        lambda t: t.detach() if isinstance(t, torch.Tensor) else t, aux
+    )
+    return loss.detach(), aux, list(grads)
+
+
+def abstract(args):
+    return args
+
+
+def compile(fn, args):
+    del args
+    return fn
+
+
+def sync(model) -> None:
+    del model
+
+
+def copy(tensor):
+    return tensor.detach().clone()
+
+
+def count_buckets(indices, length: int):
+    return torch.bincount(indices.long(), minlength=length).float()
+
+
+def weight_values(variables) -> list:
+    return [v.value.detach() for v in variables]
