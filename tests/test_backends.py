@@ -118,7 +118,10 @@ def test_selection_on_this_backend():
     ]
     entries = {
         entry: [
-            i for i in ids if Path(i).relative_to("tests").parts[0] == entry
+            i
+            for i in ids
+            if Path(i).relative_to("tests").parts[: len(Path(entry).parts)]
+            == Path(entry).parts
         ]
         for entry in ALL_BACKENDS
     }

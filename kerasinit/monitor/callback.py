@@ -422,7 +422,7 @@ class HealthMonitor(keras.callbacks.Callback):
             # Raises the user's errors (probe shape, dtype, unknown layers),
             # before the first step.
             self._build()
-        self._step = int(self.model.optimizer.iterations)
+        self._step = int(self.model.optimizer.iterations.numpy())
         self._epoch_base = self._step
         if self._event == 0 and self._step > 0:
             try:
@@ -467,7 +467,7 @@ class HealthMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
-        step = int(self.model.optimizer.iterations)
+        step = int(self.model.optimizer.iterations.numpy())
         if self.every_n_steps is not None:
             self._step_event(step)
         self._step = step

@@ -492,6 +492,10 @@ class Probe:
         if self._batch is None:
             raise ValueError("Call `build` before running the probe.")
         self.wait()
+        with self._backend.isolated_rng():
+            return self._call()
+
+    def _call(self) -> ProbeResult:
         args = self._arguments()
         if self._traced is not None:
             layout = self._traced.layout

@@ -22,6 +22,9 @@ here, and every module defines the same names:
   to run (traced, compiled and, where the backend defers work to the first
   call, run once), called as ``compiled(*args)``. Safe on another thread
   than training.
+- ``isolated_rng()``: a context manager that leaves the backend's global
+  random state as it found it (Keras's PyTorch dropout without a seed
+  draws from PyTorch's global generator, which training draws from too).
 - ``sync(model)``: make the model's variables hold the current training
   state (JAX's `fit` keeps it apart between its syncs).
 - ``copy(tensor)``: a copy on the device that later updates of the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 
@@ -34,6 +36,12 @@ def compile(fn, args):
     # Compiled ahead of time from shapes alone: the training thread owns the
     # arrays.
     return jax.jit(fn).lower(*args).compile()
+
+
+def isolated_rng():
+    # Keras draws the probe's random numbers (dropout) from seed generator
+    # state, which the stateless call maps and throws away.
+    return contextlib.nullcontext()
 
 
 def sync(model) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 
 NAME = "tensorflow"
@@ -32,6 +34,12 @@ def compile(fn, args):
     # variables and changes nothing.
     concrete(*args)
     return concrete
+
+
+def isolated_rng():
+    # Keras draws the probe's random numbers (dropout) from seed generator
+    # state, which the stateless call maps and throws away.
+    return contextlib.nullcontext()
 
 
 def sync(model) -> None:

@@ -6,6 +6,8 @@ The probe runs eagerly, as Keras's own PyTorch train step does by default;
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import torch
 
@@ -33,6 +35,18 @@ def abstract(args):
 def compile(fn, args):
     del args
     return fn
+
+
+@contextlib.contextmanager
+def isolated_rng():
+    cpu = torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def sync(model) -> None:
