@@ -77,7 +77,7 @@ def gradient_stats_many(
         dtype=np.float32,
     )
     rows = [Rows(m, masked) for m in g_rows.matrices]
-    g_sq = g_rows.per_layer("sum", [_row_squares64(r) for r in rows])
+    g_norm = _gradient_norms(g_rows, rows)
     # Weights are not tiny enough for float32 squares to underflow.
     w_sq = ops.cast(
         w_rows.per_layer(
@@ -86,7 +86,6 @@ def gradient_stats_many(
         ),
         backends.current().WIDE_FLOAT,
     )
-    g_norm = ops.cast(ops.sqrt(g_sq), "float32")
     w_norm = ops.cast(ops.sqrt(w_sq), "float32")
     bad = (
         g_rows.per_layer("sum", [(r.count - r.n_finite)[:, 0] for r in rows])
@@ -113,8 +112,8 @@ def gradient_stats_many(
     }
     out = {
         "columns": columns,
-        # The sums of squares are finite exactly when every value is.
-        "all_finite": ops.isfinite(ops.sum(g_sq)),
+        # The norms are finite exactly when every value is.
+        "all_finite": ops.isfinite(ops.sum(g_norm)),
     }
     if bins:
         out["range"] = ops.stack([lo, hi], axis=1)
@@ -234,21 +233,38 @@ class _LayerRows:
         return ops.where(ops.abs(out) >= top, out * float("inf"), out)
 
 
-def _row_squares64(rows: Rows):
-    """``[k]`` float64 row sums of squares, exact for tiny gradients too.
+def _gradient_norms(g_rows: _LayerRows, rows: list[Rows]):
+    """``[n]`` float32 gradient norms, exact for tiny gradients too.
 
-    Each row is divided by its largest finite magnitude before squaring
-    and the factor is put back in float64, so a gradient of 1e-25, whose
-    float32 square underflows to 0, keeps its norm; a non-finite value
-    makes the sum non-finite.
+    Each row is divided by its largest finite magnitude before squaring,
+    so a gradient of 1e-25, whose float32 square underflows to 0, keeps its
+    norm; a non-finite value makes the norm non-finite. The rows' factors
+    are put back in float64 where the backend computes it; otherwise (JAX
+    without x64) each row is scaled by its layer's largest factor, which
+    float32 holds without underflow.
     """
-    # TODO(12): under JAX without x64 the wide float is float32, and a
-    # gradient norm below about 1e-19 underflows to 0.
     wide = backends.current().WIDE_FLOAT
-    top = ops.maximum(-rows.lo, rows.hi)
-    unit = ops.sum(ops.square(ops.divide_no_nan(rows.values, top)), axis=1)
-    top = ops.cast(top[:, 0], wide)
-    return ops.cast(unit, wide) * top * top
+    tops, units = [], []
+    for r in rows:
+        top = ops.maximum(-r.lo, r.hi)
+        units.append(ops.sum(ops.square(ops.divide_no_nan(r.values, top)), 1))
+        tops.append(top[:, 0])
+    if wide == "float64":
+        squares = [
+            ops.cast(u, wide) * ops.square(ops.cast(t, wide))
+            for u, t in zip(units, tops)
+        ]
+        return ops.cast(ops.sqrt(g_rows.per_layer("sum", squares)), "float32")
+    if not rows:
+        return ops.zeros([g_rows.n])
+    layer_top = g_rows.per_layer("max", tops)
+    scaled = [
+        u * ops.square(ops.divide_no_nan(t, ops.take(layer_top, layers, 0)))
+        for u, t, layers in zip(units, tops, g_rows.layers)
+    ]
+    # A layer without rows has an extreme of -inf: its norm is 0.
+    layer_top = ops.where(ops.isfinite(layer_top), layer_top, 0.0)
+    return layer_top * ops.sqrt(g_rows.per_layer("sum", scaled))
 
 
 def _layer_counts(g_rows, rows, lo, hi, extra, bins: int):

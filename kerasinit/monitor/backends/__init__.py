@@ -7,8 +7,8 @@ here, and every module defines the same names:
 - ``NAME``: the backend's name, as `keras.backend.backend` says it.
 - ``USER_ERRORS``: the exception types with which a model or loss rejects
   a batch that does not fit it (a user error, reported at the pre-flight).
-- ``WIDE_FLOAT``: the widest float dtype the backend computes with as
-  configured (``"float32"`` under JAX without ``jax_enable_x64``).
+- ``WIDE_FLOAT``: the widest float dtype the statistics can compute with
+  (``"float32"`` under JAX without ``jax_enable_x64``, and on PyTorch).
 - ``COMPILES``: whether `compile` does anything, i.e. whether compiling on
   a background thread is worth starting.
 - ``value_and_grad(forward, weights)``: ``(loss, aux, grads)`` of
