@@ -369,6 +369,7 @@ class Probe:
         self.with_grads = bool(self.gradients and y is not None)
         if not self.with_grads:
             y = w = None
+        x, y, w = self._backend.place((x, y, w))
         self._batch = (x, y, w)
         self._key = self._cache_key(x, y, w)
         per_model = vars(self.model).get(_TRACED_ATTR)

@@ -35,7 +35,7 @@ from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
 from kerasinit.findings import Diagnosis, Finding
-from kerasinit.monitor import event_files
+from kerasinit.monitor import backends, event_files
 from kerasinit.monitor.result import ProbeResult
 from kerasinit_tensorboard import schema
 from kerasinit_tensorboard.layout import scalars_layout
@@ -76,11 +76,20 @@ _FILE_IDS = itertools.count()
 class EventWriter:
     """Writes the monitor's events to ``log_dir/<schema.RUN_SUBDIR>``.
 
+    In a run of several processes (JAX's `jax.distributed`, TensorFlow's
+    multi-worker strategies, `torch.distributed`) only the chief writes:
+    the others build every event the same way and write nothing, so one
+    set of events describes the run.
+
     Args:
         log_dir: the TensorBoard log directory.
+
+    Attributes:
+        chief: whether this process writes.
     """
 
     def __init__(self, log_dir: str):
+        self.chief = backends.current().is_chief()
         self.log_dir = os.fspath(log_dir)
         self.run_dir = os.path.join(self.log_dir, schema.RUN_SUBDIR)
         self._writer = None
@@ -231,8 +240,9 @@ class EventWriter:
             step=int(step),
             summary=summary_pb2.Summary(value=values),
         )
-        self.writer.write(proto.SerializeToString())
-        self.writer.flush()
+        if self.chief:
+            self.writer.write(proto.SerializeToString())
+            self.writer.flush()
         return record_stats
 
     def last_event(self) -> int:

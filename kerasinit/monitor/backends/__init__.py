@@ -25,6 +25,11 @@ here, and every module defines the same names:
 - ``isolated_rng()``: a context manager that leaves the backend's global
   random state as it found it (Keras's PyTorch dropout without a seed
   draws from PyTorch's global generator, which training draws from too).
+- ``place(batch)``: the probe batch laid out where the model's weights
+  are (JAX under a `keras.distribution`: split between the devices like a
+  training batch, or copied to each where its size does not split).
+- ``is_chief()``: whether this process is the one that writes in a run
+  of several processes.
 - ``sync(model)``: make the model's variables hold the current training
   state (JAX's `fit` keeps it apart between its syncs).
 - ``copy(tensor)``: a copy on the device that later updates of the

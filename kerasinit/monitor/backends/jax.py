@@ -6,6 +6,7 @@ import contextlib
 
 import jax
 import jax.numpy as jnp
+import keras
 
 NAME = "jax"
 # Shape mismatches surface from `jax.numpy` as TypeError or ValueError.
@@ -42,6 +43,31 @@ def isolated_rng():
     # Keras draws the probe's random numbers (dropout) from seed generator
     # state, which the stateless call maps and throws away.
     return contextlib.nullcontext()
+
+
+def place(batch):
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return batch
+
+    def put(tensor):
+        try:
+            layout = distribution.get_data_layout(tensor.shape)
+            return keras.distribution.distribute_tensor(tensor, layout)
+        except ValueError:
+            # A batch that does not split evenly: every device gets it all.
+            copied = keras.distribution.TensorLayout(
+                [None] * len(tensor.shape), distribution.device_mesh
+            )
+            return keras.distribution.distribute_tensor(tensor, copied)
+
+    return keras.tree.map_structure(
+        lambda t: None if t is None else put(t), batch
+    )
+
+
+def is_chief() -> bool:
+    return jax.process_index() == 0
 
 
 def sync(model) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
 import tensorflow as tf
 
@@ -40,6 +42,28 @@ def isolated_rng():
     # Keras draws the probe's random numbers (dropout) from seed generator
     # state, which the stateless call maps and throws away.
     return contextlib.nullcontext()
+
+
+def place(batch):
+    return batch
+
+
+def is_chief() -> bool:
+    # Multi-worker strategies read the cluster from `TF_CONFIG`: its chief
+    # writes, or worker 0 where the cluster names no chief. (Keras 3's `fit`
+    # does not run under `MultiWorkerMirroredStrategy` today,
+    # keras-team/keras#20585; the monitor is ready for when it does.)
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    if not cluster or not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return (
+        "chief" not in cluster
+        and task.get("type") == "worker"
+        and int(task.get("index", 0)) == 0
+    )
 
 
 def sync(model) -> None:

@@ -50,6 +50,17 @@ def isolated_rng():
             torch.cuda.set_rng_state_all(cuda)
 
 
+def place(batch):
+    return batch
+
+
+def is_chief() -> bool:
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized():
+        return distributed.get_rank() == 0
+    return True
+
+
 def sync(model) -> None:
     del model
 
