@@ -136,6 +136,8 @@ class Probe:
         self._previous: list = []
         self._previous_known = False
         self._compile_args: tuple | None = None
+        # {masked: (function, layouts)}: the uncompiled runs.
+        self._eager: dict = {}
         self._compiler: threading.Thread | None = None
         self._compile_error: Exception | None = None
 
@@ -416,8 +418,19 @@ class Probe:
     def _run_eager(
         self, args: tuple, masked: bool
     ) -> tuple[ProbeLayout, np.ndarray, list]:
-        layout, flat, copies = self._measure(*args, masked=masked)
-        return layout, ops.convert_to_numpy(flat), copies
+        """One uncompiled run: as the backend runs a function at once."""
+        if masked not in self._eager:
+            layouts = []
+
+            def probe_fn(*args):
+                layout, flat, copies = self._measure(*args, masked=masked)
+                layouts.append(layout)
+                return flat, copies
+
+            self._eager[masked] = (self._backend.eager(probe_fn), layouts)
+        function, layouts = self._eager[masked]
+        flat, copies = function(*args)
+        return layouts[-1], ops.convert_to_numpy(flat), copies
 
     def _compile(self) -> None:
         """Trace and compile the probe function (any thread).

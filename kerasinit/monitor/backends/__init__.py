@@ -9,8 +9,8 @@ here, and every module defines the same names:
   a batch that does not fit it (a user error, reported at the pre-flight).
 - ``WIDE_FLOAT``: the widest float dtype the statistics can compute with
   (``"float32"`` under JAX without ``jax_enable_x64``, and on PyTorch).
-- ``COMPILES``: whether `compile` does anything, i.e. whether compiling on
-  a background thread is worth starting.
+- ``COMPILES``: whether compiling on a background thread is worth
+  starting (not where `eager` already compiles).
 - ``value_and_grad(forward, weights)``: ``(loss, aux, grads)`` of
   ``forward(weights) -> (loss, aux)``, the gradients with respect to
   `weights` (a list of tensors), `None` for a weight the loss does not
@@ -18,6 +18,10 @@ here, and every module defines the same names:
 - ``abstract(args)``: what `compile` needs of arguments, taken on the
   training thread (JAX: shapes, dtypes and shardings, since the arrays
   themselves may be donated to a later train step).
+- ``eager(fn)``: `fn` as the backend runs a function right away, on the
+  training thread: as it is on TensorFlow and PyTorch; under `jax.jit` on
+  JAX, whose operation-by-operation dispatch compiles every operation
+  (cached, so later calls of the same shapes reuse it).
 - ``compile(fn, abstract_args)``: `fn` compiled the backend's way and ready
   to run (traced, compiled and, where the backend defers work to the first
   call, run once), called as ``compiled(*args)``. Safe on another thread

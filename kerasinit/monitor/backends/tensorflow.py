@@ -27,6 +27,10 @@ def abstract(args):
     return args
 
 
+def eager(fn):
+    return fn
+
+
 def compile(fn, args):
     # A concrete function: later calls skip matching the arguments against
     # the traces, which costs more than the probe for a small model.
