@@ -396,6 +396,15 @@ def _named(module, result: dict, kind: str) -> dict:
     return out
 
 
+def _bound(fn, module):
+    """``fn(module)`` as a function of no arguments, to compile."""
+
+    def call():
+        return fn(module)
+
+    return call
+
+
 def run_stats(against: str | None, repeat: int) -> None:
     """Time the statistics alone on the reference workloads' shapes.
 
@@ -464,9 +473,7 @@ def run_stats(against: str | None, repeat: int) -> None:
             calls = {}
             for label, m in modules.items():
                 calls[label, "eager"] = functools.partial(fn, m)
-                calls[label, "compiled"] = backend.compile(
-                    functools.partial(fn, m), ()
-                )
+                calls[label, "compiled"] = backend.compile(_bound(fn, m), ())
             results = {k: c() for k, c in calls.items()}
             times = {k: [] for k in calls}
             for _ in range(repeat):
