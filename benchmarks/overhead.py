@@ -7,6 +7,9 @@ Run::
     python benchmarks/overhead.py --smoke      # seconds, to check it runs
     python benchmarks/overhead.py --stats --against REV
                                   # the statistics alone, against REV's
+    python benchmarks/overhead.py --backend tensorflow,jax,torch
+                                  # the same ratios per Keras backend,
+                                  # side by side
 
 Every configuration runs in its own process (same seed, same data), so the
 times include what a user pays once per run (tracing the train function, and
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import resource
 import statistics
@@ -180,8 +184,6 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         monitor = callbacks[0]
         out["compiled_in_fit"] = monitor.compiled_probe is not None
 
-        import tensorflow as tf
-
         from kerasinit.monitor.probe import Probe
         from kerasinit.monitor.selection import monitored_layers
 
@@ -189,7 +191,10 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         # events before compiling run (the first one also creates every
         # kernel once).
         p = Probe(model, monitored_layers(model))
-        p.build(tf.constant(probe[0]), tf.constant(probe[1]))
+        p.build(
+            keras.ops.convert_to_tensor(probe[0]),
+            keras.ops.convert_to_tensor(probe[1]),
+        )
         eager_s = _median_seconds(p)
         out["eager_s_per_sample"] = eager_s / len(probe[0])
         p.start_compiling()
@@ -209,7 +214,6 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
 def run_depth(depth: int, smoke: bool) -> dict:
     """Probe build and call time of a depth-`depth` ReLU MLP."""
     import keras
-    import tensorflow as tf
 
     from kerasinit.monitor.probe import Probe
     from kerasinit.monitor.selection import monitored_layers
@@ -219,7 +223,9 @@ def run_depth(depth: int, smoke: bool) -> dict:
     x, y = _data("mlp", 128)
     p = Probe(model, monitored_layers(model))
     t = time.perf_counter()
-    p.build(tf.constant(x), tf.constant(y), None)
+    p.build(
+        keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y), None
+    )
     p()
     first_s = time.perf_counter() - t
     eager_s = _median_seconds(p, n=3)
@@ -252,7 +258,6 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
     end of `fit`.
     """
     import keras
-    import tensorflow as tf
 
     from kerasinit.monitor.probe import Probe
     from kerasinit.monitor.selection import monitored_layers
@@ -267,7 +272,10 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
         def on_train_begin(self, logs=None):
             if when != "none":
                 self.probe = Probe(model, monitored_layers(model))
-                self.probe.build(tf.constant(x[:512]), tf.constant(y[:512]))
+                self.probe.build(
+                    keras.ops.convert_to_tensor(x[:512]),
+                    keras.ops.convert_to_tensor(y[:512]),
+                )
                 if when == "begin":
                     self.probe.start_compiling()
             marks["begin"] = time.perf_counter()
@@ -291,11 +299,53 @@ def run_compile_timing(workload: str, when: str, smoke: bool) -> dict:
     }
 
 
+# The statistics modules, and the modules they import, since they were split
+# out of one `stats.py`.
+_STATS_MODULES = ("activation_stats", "gradient_stats", "rows", "histograms")
+
+
 def _stats_at(revision: str):
-    """The `kerasinit.monitor.stats` module as it was at a git revision."""
+    """The statistics functions as they were at a git revision."""
     import importlib.util
+    import re
+    import types
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", revision, "kerasinit/monitor/"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if "kerasinit/monitor/activation_stats.py" in listed:
+        # A package of their own, importing one another under its name, so
+        # they load beside the working tree's.
+        package = os.path.join(tempfile.mkdtemp(), "kerasinit_at_revision")
+        os.makedirs(package)
+        open(os.path.join(package, "__init__.py"), "w").close()
+        for name in _STATS_MODULES:
+            source = subprocess.run(
+                ["git", "show", f"{revision}:kerasinit/monitor/{name}.py"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            source = re.sub(
+                r"kerasinit\.monitor(?=[ .])", "kerasinit_at_revision", source
+            )
+            with open(os.path.join(package, f"{name}.py"), "w") as f:
+                f.write(source)
+        sys.path.insert(0, os.path.dirname(package))
+        import importlib
+
+        act = importlib.import_module("kerasinit_at_revision.activation_stats")
+        grad = importlib.import_module("kerasinit_at_revision.gradient_stats")
+        return types.SimpleNamespace(
+            activation_stats_many=act.activation_stats_many,
+            gradient_stats_many=grad.gradient_stats_many,
+        )
     source = subprocess.run(
         ["git", "show", f"{revision}:kerasinit/monitor/stats.py"],
         cwd=root,
@@ -333,16 +383,26 @@ def _working_tree_stats():
 def _named(module, result: dict, kind: str) -> dict:
     """A statistics result as ``{name: array}``, whatever its revision."""
     import numpy as np
+    from keras import ops
 
     if "columns" in result:
-        out = {k: v.numpy() for k, v in result["columns"].items()}
+        out = {k: ops.convert_to_numpy(v) for k, v in result["columns"].items()}
     else:
         names = getattr(module, f"{kind}_SCALARS")
         out = dict(zip(names, np.asarray(result["scalars"]).T))
     for key in ("counts", "range"):
         if key in result:
-            out[key] = np.asarray(result[key])
+            out[key] = np.asarray(ops.convert_to_numpy(result[key]))
     return out
+
+
+def _bound(fn, module):
+    """``fn(module)`` as a function of no arguments, to compile."""
+
+    def call():
+        return fn(module)
+
+    return call
 
 
 def run_stats(against: str | None, repeat: int) -> None:
@@ -353,9 +413,13 @@ def run_stats(against: str | None, repeat: int) -> None:
     statistics module of that git revision runs too, interleaved with the
     working tree's, and the table says whether both give the same numbers.
     """
+    import keras
     import numpy as np
-    import tensorflow as tf
 
+    from kerasinit.monitor import backends
+
+    backend = backends.current()
+    constant = keras.ops.convert_to_tensor
     modules = {"working tree": _working_tree_stats()}
     if against:
         modules[against] = _stats_at(against)
@@ -380,13 +444,13 @@ def run_stats(against: str | None, repeat: int) -> None:
     print("|---|---|---|---:|---:|---|")
     for workload, (act_shapes, layers) in workloads.items():
         outputs = [
-            tf.constant(np.maximum(rng.normal(size=s), 0.0).astype("f4"))
+            constant(np.maximum(rng.normal(size=s), 0.0).astype("f4"))
             for s in act_shapes
         ]
         groups = [
             (
-                [tf.constant(rng.normal(size=s).astype("f4")) for s in layer],
-                [tf.constant(rng.normal(size=s).astype("f4")) for s in layer],
+                [constant(rng.normal(size=s).astype("f4")) for s in layer],
+                [constant(rng.normal(size=s).astype("f4")) for s in layer],
             )
             for layer in layers
         ]
@@ -409,13 +473,13 @@ def run_stats(against: str | None, repeat: int) -> None:
             calls = {}
             for label, m in modules.items():
                 calls[label, "eager"] = functools.partial(fn, m)
-                calls[label, "compiled"] = tf.function(functools.partial(fn, m))
+                calls[label, "compiled"] = backend.compile(_bound(fn, m), ())
             results = {k: c() for k, c in calls.items()}
             times = {k: [] for k in calls}
             for _ in range(repeat):
                 for k, c in calls.items():
                     t = time.perf_counter()
-                    tf.nest.map_structure(lambda v: v.numpy(), c())
+                    keras.tree.map_structure(keras.ops.convert_to_numpy, c())
                     times[k].append(time.perf_counter() - t)
             reference = _named(
                 modules["working tree"],
@@ -445,8 +509,6 @@ def run_probe_cpu(workload: str) -> dict:
     run: run this under each (``git archive REV | tar -x -C DIR``, then
     ``PYTHONPATH=DIR python DIR/benchmarks/overhead.py --probe-cpu mlp``).
     """
-    import tensorflow as tf
-
     try:
         from kerasinit.monitor.selection import monitored_layers
     except ImportError:  # revisions before the selection module
@@ -459,7 +521,7 @@ def run_probe_cpu(workload: str) -> dict:
     model = _model(workload)
     x, y = _data(workload, 512)
     p = Probe(model, monitored_layers(model))
-    p.build(tf.constant(x), tf.constant(y))
+    p.build(keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
     p()
     p.start_compiling()
     p.wait()
@@ -472,9 +534,13 @@ def run_probe_cpu(workload: str) -> dict:
     return {"workload": workload, "cpu_ms": statistics.median(times) * 1e3}
 
 
-def _child(args: list[str]) -> dict:
+def _child(args: list[str], backend: str | None = None) -> dict:
+    env = dict(os.environ)
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -508,13 +574,18 @@ def main() -> None:
         help="with --stats: also the statistics of this git revision",
     )
     parser.add_argument(
+        "--backend",
+        default=os.environ["KERAS_BACKEND"],
+        help="Keras backends to measure, comma-separated "
+        "(tensorflow, jax, torch); default: KERAS_BACKEND or tensorflow",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=5,
         help="rounds of the fit-time configurations (default 5)",
     )
     args = parser.parse_args()
-    smoke = ["--smoke"] if args.smoke else []
     if args.one:
         print(json.dumps(run_one(*args.one, smoke=args.smoke)))
         return
@@ -536,9 +607,21 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, smoke={args.smoke}"
     )
+    chosen = args.backend.split(",")
+    summary = {backend: _run_backend(backend, args) for backend in chosen}
+    if len(chosen) > 1:
+        _print_side_by_side(summary)
+
+
+def _run_backend(backend: str, args) -> dict:
+    """Every table for one Keras backend; returns its ratios."""
+    smoke = ["--smoke"] if args.smoke else []
+    child = functools.partial(_child, backend=backend)
+    summary = {}
+    print(f"\n# KERAS_BACKEND={backend}")
     for workload in ("mlp", "cnn"):
         rounds = [
-            {c: _child(["--one", workload, c, *smoke]) for c in CONFIGS}
+            {c: child(["--one", workload, c, *smoke]) for c in CONFIGS}
             for _ in range(args.repeat)
         ]
         print(f"\n## {workload}: fit time ({args.repeat} rounds)")
@@ -564,6 +647,10 @@ def main() -> None:
                 f"{hooks} | "
                 f"{max(r[c]['peak_rss_mb'] for r in rounds):.0f} |"
             )
+        for c in CONFIGS:
+            summary[workload, c] = statistics.median(
+                r[c]["fit_s"] / r["plain"]["fit_s"] for r in rounds
+            )
         m = [r["monitor"] for r in rounds]
         _print_floor(rounds)
         probe = statistics.median(x["probe_s_per_sample"] for x in m)
@@ -573,6 +660,7 @@ def main() -> None:
             f"samples = {probe * 1e6:.1f} us/sample; training step: "
             f"{step * 1e6:.1f} us/sample; ratio {probe / step:.2f} (medians)"
         )
+        summary[workload, "probe / step"] = probe / step
         e = statistics.median(x["eager_s_per_sample"] for x in m)
         print(
             f"eager probe call: {e * 512 * 1e3:.1f} ms for 512 samples; "
@@ -587,7 +675,7 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for depth in _sizes(args.smoke)["depths"]:
-        r = _child(["--depth", str(depth), *smoke])
+        r = child(["--depth", str(depth), *smoke])
         print(
             f"| {depth} | {r['first_s']:.2f} | {r['eager_s']:.2f} | "
             f"{r['compile_s']:.2f} | "
@@ -596,7 +684,21 @@ def main() -> None:
             f"{r['peak_rss_mb']:.0f} |"
         )
 
-    _print_compile_timing(args)
+    _print_compile_timing(args, child)
+    return summary
+
+
+def _print_side_by_side(summary: dict) -> None:
+    """The fit-time ratios of every backend, one column each."""
+    backends = list(summary)
+    print("\n## side by side: fit time / plain fit, medians")
+    print("| workload | configuration | " + " | ".join(backends) + " |")
+    print("|---|---|" + "---:|" * len(backends))
+    for key in summary[backends[0]]:
+        cells = " | ".join(
+            f"{summary[b].get(key, math.nan):.3f}" for b in backends
+        )
+        print(f"| {key[0]} | {key[1]} | {cells} |")
 
 
 def _print_floor(rounds: list[dict]) -> None:
@@ -627,7 +729,7 @@ def _print_floor(rounds: list[dict]) -> None:
         print(f"| {c} | {events:.0f} | {pre:.2f} | {floor:.3f} |")
 
 
-def _print_compile_timing(args) -> None:
+def _print_compile_timing(args, child) -> None:
     whens = ("none", "begin", "after_first_step")
     print(
         "\n## compiling in the background: what it adds to training "
@@ -643,10 +745,7 @@ def _print_compile_timing(args) -> None:
     smoke = ["--smoke"] if args.smoke else []
     for workload in ("mlp", "cnn"):
         rounds = [
-            {
-                w: _child(["--compile-timing", workload, w, *smoke])
-                for w in whens
-            }
+            {w: child(["--compile-timing", workload, w, *smoke]) for w in whens}
             for _ in range(args.repeat)
         ]
         # Each round's own difference to its run without compiling: the

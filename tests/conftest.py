@@ -22,14 +22,29 @@ import pytest  # noqa: E402
 
 # What runs on every Keras backend: the tests of the code whose behaviour
 # depends on the backend (random draws, dtypes, gradients through the layers,
-# saving). Entries are paths under tests/. The TensorFlow process runs the
-# whole suite; a JAX or PyTorch process (`KERAS_BACKEND=jax python -m pytest`)
-# collects only these, so a test file that needs TensorFlow is never imported
-# there. `tests/test_backends.py` checks that each entry still holds tests
-# and, in a process of its own, that the package imports no TensorFlow.
+# saving, the monitor's statistics and probe). Entries are paths under
+# tests/, a directory or a file. The TensorFlow process runs the whole suite;
+# a JAX or PyTorch process (`KERAS_BACKEND=jax python -m pytest`) collects
+# only these, so a test file that needs TensorFlow is never imported there.
+# `tests/test_backends.py` checks that each entry still holds tests and, in a
+# process of its own, that the package imports no TensorFlow.
+#
+# The monitor's other test files stay TensorFlow-only: they test the
+# callback's cadence, warnings, pre-flight and the models it measures
+# (`test_callback.py`, `test_monitor_*.py`, `test_probe_cache.py`, written
+# with `tf.data` probes, `tf.function` traces and TensorFlow-specific
+# models), and the diagnosis, which is NumPy on the host and the same on
+# every backend. `monitor/test_monitor_backends.py` runs the monitor end to
+# end on each backend.
 ALL_BACKENDS = (
     "initializers",
     "layers",
+    "monitor/test_activation_stats.py",
+    "monitor/test_event_files.py",
+    "monitor/test_gradient_stats.py",
+    "monitor/test_histograms.py",
+    "monitor/test_monitor_backends.py",
+    "monitor/test_result.py",
     "test_backends.py",
     "test_check.py",
     "test_gains.py",
@@ -39,6 +54,7 @@ ALL_BACKENDS = (
 )
 
 _TESTS = Path(__file__).resolve().parent
+_SELECTED = tuple(Path(entry).parts for entry in ALL_BACKENDS)
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -48,8 +64,12 @@ def pytest_ignore_collect(collection_path, config):
         relative = Path(collection_path).resolve().relative_to(_TESTS)
     except ValueError:
         return None
-    if not relative.parts or relative.parts[0] in ALL_BACKENDS:
-        return None
+    parts = relative.parts
+    for entry in _SELECTED:
+        # The entry itself, what is under it, or a directory on its way.
+        n = min(len(parts), len(entry))
+        if parts[:n] == entry[:n]:
+            return None
     return True
 
 

@@ -86,6 +86,44 @@ def test_package_never_imports_tensorflow(backend):
     assert report["modules"] == []
 
 
+# A monitored `fit` as a user writes it, TensorFlow installed but not
+# blocked: neither the monitor nor its event files may load it.
+_MONITORED_FIT = """
+import json, sys, tempfile
+import keras, numpy as np
+import kerasinit as ki
+from kerasinit.monitor import event_files
+
+x = np.random.default_rng(0).normal(size=(128, 8)).astype("float32")
+y = (x[:, 0] > 0).astype("int32")
+model = keras.Sequential([
+    keras.Input((8,)),
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(2),
+])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+log_dir = tempfile.mkdtemp()
+model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[
+    ki.callbacks.HealthMonitor(log_dir, probe=(x[:32], y[:32]),
+                               every_n_steps=2, warn=False)])
+print(json.dumps({
+    "events": len(event_files.records(log_dir + "/kerasinit")),
+    "modules": sorted(m for m in sys.modules
+                      if m.split(".")[0] in sys.argv[1:]),
+}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_monitored_fit_never_imports_tensorflow(backend):
+    result = _run(_MONITORED_FIT, backend, *TENSORFLOW_MODULES)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # The pre-flight and an event every two of the eight steps.
+    assert report["events"] == 5
+    assert report["modules"] == []
+
+
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_monitor_loads_only_when_asked_for(backend):
     code = (
@@ -118,7 +156,10 @@ def test_selection_on_this_backend():
     ]
     entries = {
         entry: [
-            i for i in ids if Path(i).relative_to("tests").parts[0] == entry
+            i
+            for i in ids
+            if Path(i).relative_to("tests").parts[: len(Path(entry).parts)]
+            == Path(entry).parts
         ]
         for entry in ALL_BACKENDS
     }

@@ -40,6 +40,7 @@ def test_every_example_is_tested():
         "transformer_swiglu.py",
         "lsuv_cnn.py",
         "mirrored_strategy.py",
+        "jax_data_parallel.py",
     }
 
 
@@ -116,5 +117,28 @@ def test_mirrored_strategy(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas in sync: 2" in result.stdout
+    assert "held-out accuracy" in result.stdout
+    assert _event_dirs(str(tmp_path)) == {"."}
+
+
+def test_jax_data_parallel(tmp_path):
+    # The package of this tree, whatever copy of it is installed.
+    root = os.path.dirname(os.path.abspath(EXAMPLES))
+    env = dict(os.environ, KERASINIT_EXAMPLE_FAST="1", PYTHONPATH=root)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(EXAMPLES, "jax_data_parallel.py"),
+            "--logdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "devices: 2" in result.stdout
     assert "held-out accuracy" in result.stdout
     assert _event_dirs(str(tmp_path)) == {"."}

@@ -20,16 +20,19 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from kerasinit.monitor import histograms
-from kerasinit.monitor.rows import Rows, group_by_key, in_input_order
+from kerasinit.monitor.rows import Rows, group_by_key, in_input_order, size
 
 __all__ = [
     "DEVICE_METRICS",
     "DUPLICATE_TOLERANCE",
     "activation_stats_many",
+    "input_cosine",
+    "is_float",
     "saturation_fn",
 ]
 
@@ -57,8 +60,8 @@ DEVICE_METRICS = (
 DUPLICATE_TOLERANCE = 1e-5
 
 # The array namespace the saturation rules of `kerasinit.gains` run with on
-# the device: plain TensorFlow ops, the fewest graph nodes per rule.
-_TF_XP = types.SimpleNamespace(where=tf.where, exp=tf.exp, abs=tf.abs)
+# the device.
+_OPS_XP = types.SimpleNamespace(where=ops.where, exp=ops.exp, abs=ops.abs)
 
 
 def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
@@ -72,25 +75,25 @@ def saturation_fn(rule, param: float | None) -> Callable[[Any], Any]:
 
 @functools.cache
 def _bound_rule(rule, param):
-    return lambda y: rule.derivative(y, param, _TF_XP)
+    return lambda y: rule.derivative(y, param, _OPS_XP)
 
 
-def _units(y: tf.Tensor) -> int | None:
+def _units(y) -> int | None:
     """Units per observation: the last axis of an output of rank 2 or more."""
-    if y.shape.rank is None or y.shape.rank < 2:
+    if len(y.shape) < 2:
         return None
     return y.shape[-1]
 
 
-def _examples(y: tf.Tensor) -> int | None:
+def _examples(y) -> int | None:
     """The number of examples: the first axis, when known."""
-    if y.shape.rank is None or y.shape.rank < 1:
+    if len(y.shape) < 1:
         return None
     return y.shape[0]
 
 
 def activation_stats_many(
-    outputs: Sequence[tf.Tensor],
+    outputs: Sequence,
     *,
     dead_values: Sequence[float | None],
     saturation: Sequence[tuple[Callable, float] | None],
@@ -126,16 +129,16 @@ def activation_stats_many(
         ``[n, bins]``, the histogram counts over each output's
         ``[act_min, act_max]`` (see `histograms.histogram_table`).
     """
-    outputs = [tf.cast(y, tf.float32) for y in outputs]
+    outputs = [ops.cast(y, "float32") for y in outputs]
     keys = []
     for i, (y, dead, rule) in enumerate(zip(outputs, dead_values, saturation)):
-        size = y.shape.num_elements()
-        if size is None or _examples(y) is None:
+        n = size(y)
+        if n is None or _examples(y) is None:
             # Unknown sizes cannot share a matrix.
             keys.append(("alone", i))
         else:
             rule_key = None if rule is None else (rule[0], float(rule[1]))
-            keys.append((size, _examples(y), _units(y), dead, rule_key))
+            keys.append((n, _examples(y), _units(y), dead, rule_key))
     groups = group_by_key(keys)
     per_group, counts, finite = [], [], []
     for members in groups:
@@ -167,7 +170,7 @@ def activation_stats_many(
     }
     out: dict[str, Any] = {
         "columns": columns,
-        "all_finite": tf.reduce_all(tf.stack(finite)),
+        "all_finite": ops.all(ops.stack(finite)),
     }
     if bins:
         out["counts"] = in_input_order(counts, groups)
@@ -177,34 +180,34 @@ def activation_stats_many(
 def _activation_columns(rows: Rows, *, dead, examples, units, saturation):
     """``{metric: [k]}`` for rows alike in size, shape and rules."""
     k = rows.values.shape[0]
-    denom = tf.maximum(rows.n_finite, 1.0)
+    denom = ops.maximum(rows.n_finite, 1.0)
     mean = rows.sums / denom
     # One pass for both moments; the clamp absorbs the rounding of
     # E[y^2] - E[y]^2 when the spread is tiny.
-    square_mean = tf.reduce_sum(rows.squares, axis=1, keepdims=True) / denom
-    std = tf.sqrt(tf.maximum(square_mean - tf.square(mean), 0.0))
-    is_zero = tf.equal(rows.values, 0.0)
-    zeros = tf.reduce_sum(tf.cast(is_zero, tf.float32), axis=1, keepdims=True)
+    square_mean = ops.sum(rows.squares, axis=1, keepdims=True) / denom
+    std = ops.sqrt(ops.maximum(square_mean - ops.square(mean), 0.0))
+    is_zero = ops.equal(rows.values, 0.0)
+    zeros = ops.sum(ops.cast(is_zero, "float32"), axis=1, keepdims=True)
     if dead is None or units is None:
-        dead_fraction = tf.zeros([k, 1])
+        dead_fraction = ops.zeros([k, 1])
     else:
         # Units on the last axis; every other axis observes them.
-        at_dead = is_zero if dead == 0.0 else tf.equal(rows.values, dead)
-        grid = tf.reshape(at_dead, [k, -1, units])
-        dead_units = tf.cast(tf.reduce_all(grid, axis=1), tf.float32)
-        dead_fraction = tf.reduce_mean(dead_units, axis=1, keepdims=True)
+        at_dead = is_zero if dead == 0.0 else ops.equal(rows.values, dead)
+        grid = ops.reshape(at_dead, [k, -1, units])
+        dead_units = ops.cast(ops.all(grid, axis=1), "float32")
+        dead_fraction = ops.mean(dead_units, axis=1, keepdims=True)
     if saturation is None:
-        saturated = tf.zeros([k, 1])
+        saturated = ops.zeros([k, 1])
     else:
         derivative, cutoff = saturation
         below = derivative(rows.values) < cutoff
         if rows.masked:
-            below = tf.logical_and(below, rows.finite)
+            below = ops.logical_and(below, rows.finite)
         saturated = (
-            tf.reduce_sum(tf.cast(below, tf.float32), axis=1, keepdims=True)
+            ops.sum(ops.cast(below, "float32"), axis=1, keepdims=True)
             / rows.count
         )
-    nan = tf.fill([k, 1], float("nan"))
+    nan = ops.full([k, 1], float("nan"))
     columns = {
         "act_mean": mean,
         "act_std": std,
@@ -214,7 +217,7 @@ def _activation_columns(rows: Rows, *, dead, examples, units, saturation):
         "dead_fraction": dead_fraction,
         "saturation_fraction": saturated,
         "act_nonfinite": rows.count - rows.n_finite,
-        "act_rms": tf.sqrt(square_mean),
+        "act_rms": ops.sqrt(square_mean),
         "cosine_similarity": (
             _cosine_similarity(rows, examples) if examples else nan
         ),
@@ -225,7 +228,49 @@ def _activation_columns(rows: Rows, *, dead, examples, units, saturation):
     return {name: columns[name][:, 0] for name in DEVICE_METRICS}
 
 
-def _cosine_similarity(rows: Rows, examples: int) -> tf.Tensor:
+def input_cosine(inputs: Sequence):
+    """``[1]`` mean pairwise cosine similarity of the examples' inputs.
+
+    The baseline for the layers' ``cosine_similarity``: a layer whose
+    outputs are far more alike across examples than its inputs were has
+    collapsed them; one that is only as alike as the inputs has not. Each
+    example's float inputs are flattened and concatenated into one vector,
+    and the similarity is taken as for a layer's output (pairs of distinct
+    examples, examples whose vector is all zero left out, non-finite values
+    counted as zeros).
+
+    Args:
+        inputs: the model's input tensors, examples on the first axis.
+            Tensors that are not floating point (token ids) are left out.
+
+    Returns:
+        float32 ``[1]``; NaN with fewer than two non-zero examples or no
+        float input.
+    """
+    floats = [
+        t
+        for t in inputs
+        if t is not None and is_float(t) and _examples(t) is not None
+    ]
+    if not floats:
+        return ops.convert_to_tensor([float("nan")], "float32")
+    examples = _examples(floats[0])
+    per_example = ops.concatenate(
+        [ops.reshape(ops.cast(t, "float32"), [examples, -1]) for t in floats],
+        axis=1,
+    )
+    rows = Rows(ops.reshape(per_example, [1, -1]), masked=True)
+    return ops.reshape(_cosine_similarity(rows, examples), [1])
+
+
+def is_float(t) -> bool:
+    """Whether a tensor's dtype is floating point, on any backend."""
+    return keras.backend.is_float_dtype(
+        keras.backend.standardize_dtype(t.dtype)
+    )
+
+
+def _cosine_similarity(rows: Rows, examples: int):
     """``[k, 1]`` mean pairwise cosine similarity of the examples' outputs.
 
     With ``u_i`` the unit-norm output of example ``i`` and ``m`` the number
@@ -235,22 +280,22 @@ def _cosine_similarity(rows: Rows, examples: int) -> tf.Tensor:
     ``m < 2``.
     """
     k = rows.values.shape[0]
-    per_example = tf.reshape(rows.safe, [k, examples, -1])
-    norms = tf.sqrt(
-        tf.reduce_sum(tf.reshape(rows.squares, [k, examples, -1]), axis=2)
+    per_example = ops.reshape(rows.safe, [k, examples, -1])
+    norms = ops.sqrt(
+        ops.sum(ops.reshape(rows.squares, [k, examples, -1]), axis=2)
     )
     nonzero = norms > 0.0
-    inverse = tf.math.divide_no_nan(1.0, norms)
-    total = tf.reduce_sum(per_example * inverse[:, :, None], axis=1)
-    m = tf.reduce_sum(tf.cast(nonzero, tf.float32), axis=1, keepdims=True)
-    squared = tf.reduce_sum(tf.square(total), axis=1, keepdims=True)
+    inverse = ops.divide_no_nan(1.0, norms)
+    total = ops.sum(per_example * inverse[:, :, None], axis=1)
+    m = ops.sum(ops.cast(nonzero, "float32"), axis=1, keepdims=True)
+    squared = ops.sum(ops.square(total), axis=1, keepdims=True)
     pairs = m * (m - 1.0)
-    return tf.where(
-        m >= 2.0, (squared - m) / tf.maximum(pairs, 1.0), float("nan")
+    return ops.where(
+        m >= 2.0, (squared - m) / ops.maximum(pairs, 1.0), float("nan")
     )
 
 
-def _duplicate_fraction(rows: Rows, units: int) -> tf.Tensor:
+def _duplicate_fraction(rows: Rows, units: int):
     """``[k, 1]`` the fraction of units whose output column repeats another's.
 
     A unit's column is its output over every example and position. Each
@@ -267,31 +312,30 @@ def _duplicate_fraction(rows: Rows, units: int) -> tf.Tensor:
     one another.
     """
     k = rows.values.shape[0]
-    grid = tf.reshape(rows.safe, [k, -1, units])
+    grid = ops.reshape(rows.safe, [k, -1, units])
     observations = grid.shape[1]
     if observations is None:
-        return tf.fill([k, 1], float("nan"))
+        return ops.full([k, 1], float("nan"))
     rng = np.random.default_rng(0)
     directions = rng.standard_normal((observations, 2)).astype(np.float32)
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     # [k, units, 2]: one matmul over the observations.
-    prints = tf.einsum("knu,np->kup", grid, tf.constant(directions))
-    norms = tf.sqrt(
-        tf.reduce_sum(tf.reshape(rows.squares, [k, -1, units]), axis=1)
-    )
-    order = tf.argsort(prints[:, :, 0], axis=1)
-    prints = tf.gather(prints, order, batch_dims=1)
-    norms = tf.gather(norms, order, batch_dims=1)
-    scale = DUPLICATE_TOLERANCE * tf.maximum(norms[:, 1:], norms[:, :-1])
-    same = tf.logical_and(
-        tf.reduce_all(
-            tf.abs(prints[:, 1:] - prints[:, :-1]) <= scale[:, :, None],
-            axis=2,
+    prints = ops.einsum("knu,np->kup", grid, ops.convert_to_tensor(directions))
+    norms = ops.sqrt(ops.sum(ops.reshape(rows.squares, [k, -1, units]), axis=1))
+    order = ops.argsort(prints[:, :, 0], axis=1)
+    first = ops.take_along_axis(prints[:, :, 0], order, axis=1)
+    second = ops.take_along_axis(prints[:, :, 1], order, axis=1)
+    norms = ops.take_along_axis(norms, order, axis=1)
+    scale = DUPLICATE_TOLERANCE * ops.maximum(norms[:, 1:], norms[:, :-1])
+    same = ops.logical_and(
+        ops.logical_and(
+            ops.abs(first[:, 1:] - first[:, :-1]) <= scale,
+            ops.abs(second[:, 1:] - second[:, :-1]) <= scale,
         ),
-        tf.abs(norms[:, 1:] - norms[:, :-1]) <= scale,
+        ops.abs(norms[:, 1:] - norms[:, :-1]) <= scale,
     )
-    no = tf.zeros([k, 1], tf.bool)
-    duplicate = tf.logical_or(
-        tf.concat([same, no], axis=1), tf.concat([no, same], axis=1)
+    no = ops.zeros([k, 1], "bool")
+    duplicate = ops.logical_or(
+        ops.concatenate([same, no], axis=1), ops.concatenate([no, same], axis=1)
     )
-    return tf.reduce_mean(tf.cast(duplicate, tf.float32), axis=1, keepdims=True)
+    return ops.mean(ops.cast(duplicate, "float32"), axis=1, keepdims=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import diagnosis, selection, summaries
@@ -35,7 +35,8 @@ logging.getLogger("kerasinit").addHandler(logging.NullHandler())
 
 
 _LIBRARY_DIRS = tuple(
-    os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (keras, tf)
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+    for m in (keras, sys.modules[keras.backend.backend()])
 ) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
 
 
@@ -78,19 +79,20 @@ def _positive_int(name: str, value) -> int | None:
 
 def _to_tensors(structure):
     def convert(v):
-        if isinstance(v, tf.Tensor):
+        if ops.is_tensor(v):
             return v
         arr = np.asarray(v)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
-        return tf.convert_to_tensor(arr)
+        return ops.convert_to_tensor(arr)
 
-    return tf.nest.map_structure(convert, structure)
+    return keras.tree.map_structure(convert, structure)
 
 
 def _split_probe(probe_data):
     """``(x, y, w)`` from the accepted probe forms."""
-    if isinstance(probe_data, tf.data.Dataset):
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(probe_data, tf.data.Dataset):
         # A fresh iterator over the dataset: the user's own iterators and
         # the one `fit` creates are not advanced.
         try:
@@ -663,7 +665,7 @@ class HealthMonitor(keras.callbacks.Callback):
             # which `fit` would otherwise make inside its first training
             # step, after the pre-flight. One example in inference mode
             # creates them with the same initializers and updates nothing.
-            first = tf.nest.map_structure(lambda t: t[:1], self._x)
+            first = keras.tree.map_structure(lambda t: t[:1], self._x)
             try:
                 model(first, training=False)
             except (ValueError, TypeError) as exc:

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import tensorflow as tf
+import keras
 
 __all__ = ["LayerOutputs"]
 
 
 def _first_tensor(out):
-    for t in tf.nest.flatten(out):
+    for t in keras.tree.flatten(out):
         if hasattr(t, "dtype") and hasattr(t, "shape"):
             return t
     return None

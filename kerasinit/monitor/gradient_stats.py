@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasinit.monitor import histograms
-from kerasinit.monitor.rows import Rows, concat, group_by_key
+from kerasinit.monitor import backends, histograms
+from kerasinit.monitor.rows import Rows, concat, group_by_key, size
 
 __all__ = ["DEVICE_METRICS", "gradient_stats_many", "update_ratios"]
 
@@ -30,7 +30,7 @@ DEVICE_METRICS = (
 
 
 def gradient_stats_many(
-    groups: Sequence[tuple[Sequence[tf.Tensor | None], Sequence[tf.Tensor]]],
+    groups: Sequence[tuple[Sequence], Sequence],
     *,
     bins: int | None = 30,
     masked: bool = True,
@@ -77,21 +77,20 @@ def gradient_stats_many(
         dtype=np.float32,
     )
     rows = [Rows(m, masked) for m in g_rows.matrices]
-    g_sq = g_rows.per_layer("sum", [_row_squares64(r) for r in rows])
+    g_norm = _gradient_norms(g_rows, rows)
     # Weights are not tiny enough for float32 squares to underflow.
-    w_sq = tf.cast(
+    w_sq = ops.cast(
         w_rows.per_layer(
             "sum",
-            [tf.reduce_sum(tf.square(m), axis=1) for m in w_rows.matrices],
+            [ops.sum(ops.square(m), axis=1) for m in w_rows.matrices],
         ),
-        tf.float64,
+        backends.current().WIDE_FLOAT,
     )
-    g_norm = tf.cast(tf.sqrt(g_sq), tf.float32)
-    w_norm = tf.cast(tf.sqrt(w_sq), tf.float32)
+    w_norm = ops.cast(ops.sqrt(w_sq), "float32")
     bad = (
         g_rows.per_layer("sum", [(r.count - r.n_finite)[:, 0] for r in rows])
         if masked
-        else tf.zeros([n])
+        else ops.zeros([n])
     )
     inf = float("inf")
     # A layer without gradient entries has no extremes; the zeros that stand
@@ -103,8 +102,8 @@ def gradient_stats_many(
         g_rows.empty, -inf, g_rows.per_layer("max", [r.hi[:, 0] for r in rows])
     )
     if missing.any():
-        lo = tf.where(missing > 0, tf.minimum(lo, 0.0), lo)
-        hi = tf.where(missing > 0, tf.maximum(hi, 0.0), hi)
+        lo = ops.where(missing > 0, ops.minimum(lo, 0.0), lo)
+        hi = ops.where(missing > 0, ops.maximum(hi, 0.0), hi)
     columns = {
         "grad_norm": g_norm,
         "weight_norm": w_norm,
@@ -113,19 +112,21 @@ def gradient_stats_many(
     }
     out = {
         "columns": columns,
-        # The sums of squares are finite exactly when every value is.
-        "all_finite": tf.math.is_finite(tf.reduce_sum(g_sq)),
+        # The norms are finite exactly when every value is.
+        "all_finite": ops.isfinite(ops.sum(g_norm)),
     }
     if bins:
-        out["range"] = tf.stack([lo, hi], axis=1)
-        out["counts"] = _layer_counts(g_rows, rows, lo, hi, missing - bad, bins)
+        out["range"] = ops.stack([lo, hi], axis=1)
+        out["counts"] = _layer_counts(
+            g_rows, rows, lo, hi, ops.convert_to_tensor(missing) - bad, bins
+        )
     return out
 
 
 def update_ratios(
-    weights: Sequence[Sequence[tf.Tensor]],
-    previous: Sequence[Sequence[tf.Tensor]],
-) -> tf.Tensor:
+    weights: Sequence[Sequence],
+    previous: Sequence[Sequence],
+):
     """``[n]`` per layer, ``||W - W_prev|| / ||W_prev||`` over its weights.
 
     The relative size of the updates made since the previous measurement:
@@ -143,7 +144,7 @@ def update_ratios(
     n = len(weights)
     deltas = _LayerRows(
         [
-            (i, tf.cast(w, tf.float32) - tf.cast(p, tf.float32))
+            (i, ops.cast(w, "float32") - ops.cast(p, "float32"))
             for i, (ws, ps) in enumerate(zip(weights, previous))
             for w, p in zip(ws, ps)
         ],
@@ -154,27 +155,24 @@ def update_ratios(
     )
 
     def norms(layer_rows):
-        return tf.sqrt(
+        return ops.sqrt(
             layer_rows.per_layer(
                 "sum",
-                [
-                    tf.reduce_sum(tf.square(m), axis=1)
-                    for m in layer_rows.matrices
-                ],
+                [ops.sum(ops.square(m), axis=1) for m in layer_rows.matrices],
             )
         )
 
     return norms(deltas) / norms(before)
 
 
-def _size(t: tf.Tensor):
-    n = t.shape.num_elements()
-    return n if n is not None else tf.size(t)
+def _size(t):
+    n = size(t)
+    return n if n is not None else ops.size(t)
 
 
 def _where(condition: np.ndarray, a, b):
-    """`tf.where` with a NumPy condition, without an operation if all false."""
-    return tf.where(condition, a, b) if condition.any() else b
+    """`ops.where` with a NumPy condition, without an operation if all false."""
+    return ops.where(condition, a, b) if condition.any() else b
 
 
 class _LayerRows:
@@ -214,44 +212,62 @@ class _LayerRows:
         )
         self.empty = ~np.isin(np.arange(n), self.layer_of_row)
 
-    def per_layer(self, how: str, per_matrix: list) -> tf.Tensor:
+    def per_layer(self, how: str, per_matrix: list):
         """``[n]``: per-row values (one tensor per matrix) reduced by layer.
 
         A layer without rows gets 0 for a sum and any value otherwise.
         """
         if not per_matrix:
-            return tf.zeros([self.n])
-        op = {
-            "sum": tf.math.unsorted_segment_sum,
-            "min": tf.math.unsorted_segment_min,
-            "max": tf.math.unsorted_segment_max,
-        }[how]
-        out = op(concat(per_matrix), self.layer_of_row, self.n)
+            return ops.zeros([self.n])
+        values = concat(per_matrix)
+        segments = ops.convert_to_tensor(self.layer_of_row)
         if how == "sum":
-            return out
-        # The reductions start from the largest finite float, so an infinite
-        # extreme comes out as that: put it back.
+            return ops.segment_sum(values, segments, num_segments=self.n)
+        if how == "max":
+            out = ops.segment_max(values, segments, num_segments=self.n)
+        else:
+            out = -ops.segment_max(-values, segments, num_segments=self.n)
+        # TensorFlow's reductions start from the largest finite float, so an
+        # infinite extreme comes out as that: put it back.
         top = np.finfo(np.float32).max
-        return tf.where(tf.abs(out) >= top, out * float("inf"), out)
+        return ops.where(ops.abs(out) >= top, out * float("inf"), out)
 
 
-def _row_squares64(rows: Rows) -> tf.Tensor:
-    """``[k]`` float64 row sums of squares, exact for tiny gradients too.
+def _gradient_norms(g_rows: _LayerRows, rows: list[Rows]):
+    """``[n]`` float32 gradient norms, exact for tiny gradients too.
 
-    Each row is divided by its largest finite magnitude before squaring
-    and the factor is put back in float64, so a gradient of 1e-25, whose
-    float32 square underflows to 0, keeps its norm; a non-finite value
-    makes the sum non-finite.
+    Each row is divided by its largest finite magnitude before squaring,
+    so a gradient of 1e-25, whose float32 square underflows to 0, keeps its
+    norm; a non-finite value makes the norm non-finite. The rows' factors
+    are put back in float64 where the backend computes it; otherwise (JAX
+    without x64) each row is scaled by its layer's largest factor, which
+    float32 holds without underflow.
     """
-    top = tf.maximum(-rows.lo, rows.hi)
-    unit = tf.reduce_sum(
-        tf.square(tf.math.divide_no_nan(rows.values, top)), axis=1
-    )
-    top = tf.cast(top[:, 0], tf.float64)
-    return tf.cast(unit, tf.float64) * top * top
+    wide = backends.current().WIDE_FLOAT
+    tops, units = [], []
+    for r in rows:
+        top = ops.maximum(-r.lo, r.hi)
+        units.append(ops.sum(ops.square(ops.divide_no_nan(r.values, top)), 1))
+        tops.append(top[:, 0])
+    if wide == "float64":
+        squares = [
+            ops.cast(u, wide) * ops.square(ops.cast(t, wide))
+            for u, t in zip(units, tops)
+        ]
+        return ops.cast(ops.sqrt(g_rows.per_layer("sum", squares)), "float32")
+    if not rows:
+        return ops.zeros([g_rows.n])
+    layer_top = g_rows.per_layer("max", tops)
+    scaled = [
+        u * ops.square(ops.divide_no_nan(t, ops.take(layer_top, layers, 0)))
+        for u, t, layers in zip(units, tops, g_rows.layers)
+    ]
+    # A layer without rows has an extreme of -inf: its norm is 0.
+    layer_top = ops.where(ops.isfinite(layer_top), layer_top, 0.0)
+    return layer_top * ops.sqrt(g_rows.per_layer("sum", scaled))
 
 
-def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
+def _layer_counts(g_rows, rows, lo, hi, extra, bins: int):
     """``[n, bins]`` histogram counts of each layer's gradient entries.
 
     Every row is counted over its layer's range and the rows' counts are
@@ -261,16 +277,18 @@ def _layer_counts(g_rows, rows, lo, hi, extra, bins: int) -> tf.Tensor:
     """
     per_matrix = []
     for layers, r in zip(g_rows.layers, rows):
-        row_lo = tf.gather(lo, layers)[:, None]
-        row_hi = tf.gather(hi, layers)[:, None]
+        row_lo = ops.take(lo, layers, axis=0)[:, None]
+        row_hi = ops.take(hi, layers, axis=0)[:, None]
         per_matrix.append(
             histograms.bucket_counts(r.safe, row_lo, row_hi, bins, float64=True)
         )
     if per_matrix:
-        counts = tf.math.unsorted_segment_sum(
-            concat(per_matrix), g_rows.layer_of_row, g_rows.n
+        counts = ops.segment_sum(
+            concat(per_matrix),
+            ops.convert_to_tensor(g_rows.layer_of_row),
+            num_segments=g_rows.n,
         )
     else:
-        counts = tf.zeros([g_rows.n, bins])
+        counts = ops.zeros([g_rows.n, bins])
     zero = histograms.zero_buckets(lo[:, None], hi[:, None], bins)
-    return counts + extra[:, None] * tf.one_hot(zero, bins)
+    return counts + extra[:, None] * ops.one_hot(zero, bins)

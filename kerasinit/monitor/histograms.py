@@ -1,10 +1,10 @@
 """Histogram counts of many rows at once, bucketed on the device.
 
 Each row is bucketed into `bins` equal-width buckets over its own range, and
-one `tf.math.bincount` counts every row at once: O(N) memory, instead of the
-one-hot of N x buckets that `tf.summary.histogram` builds. The bucket edges
-follow from the range, which is transferred anyway, and are laid out on the
-host by `histogram_table` in the TensorBoard histogram format.
+one bincount (the backend's own) counts every row at once: O(N) memory,
+instead of the one-hot of N x buckets that `tf.summary.histogram` builds.
+The bucket edges follow from the range, which is transferred anyway, and are
+laid out on the host by `histogram_table` in the TensorBoard histogram format.
 
 A bucket position is a valid bucket whatever the values. A NaN position
 (from a non-finite value, or from ``0 * inf``) goes to the row's first bucket
@@ -20,53 +20,58 @@ is then counted in the first bucket and every other value in the last.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from kerasinit.monitor import backends
 
 __all__ = ["bucket_counts", "histogram_table", "zero_buckets"]
 
 
-def _positions(values, lo, hi, bins: int, offsets) -> tf.Tensor:
+def _positions(values, lo, hi, bins: int, offsets):
     """Float bucket positions, each in ``[row * bins, (row + 1) * bins)``."""
     width = hi - lo
     # False for a constant row (width 0) and for NaN widths.
     has_width = width > 0.0
-    scale = tf.where(has_width, bins / width, 0.0)
+    scale = ops.where(has_width, bins / width, 0.0)
     at = (values - lo) * scale
     # `x > 0` is false for NaN, so NaN goes to 0 with the negative positions;
     # the upper bound keeps each row's maximum (and +inf) in its last bucket.
-    # (Plain element-wise ops: `tf.clip_by_value` costs more than one of
-    # them on the CPU, and propagates NaN.)
-    at = tf.minimum(tf.where(at > 0.0, at, 0.0), bins - 0.5)
+    # (Plain element-wise ops: a clip costs more than one of them on the
+    # CPU, and propagates NaN.)
+    at = ops.minimum(ops.where(at > 0.0, at, 0.0), bins - 0.5)
     # A constant row has no width: its values go to the middle bucket, as in
     # the unit-wide range centred on the value that `histogram_table` gives
     # it.
-    return at + offsets + tf.where(has_width, 0.0, float(bins // 2))
+    offsets = ops.convert_to_tensor(offsets, "float32")
+    return at + offsets + ops.where(has_width, 0.0, float(bins // 2))
 
 
-def _buckets64(values, lo, hi, bins: int) -> tf.Tensor:
+def _buckets64(values, lo, hi, bins: int):
     """int32 buckets within each row, positions computed in float64.
 
     The arithmetic of `tf.histogram_fixed_width` (the offset from the
     minimum in float32, divided in float64 by the bucket width), NaN-safe:
-    for small tensors such as gradients, where the extra precision is cheap.
+    for small tensors such as gradients, where the extra precision is cheap
+    (in float32 where the backend computes no float64, JAX by default).
     """
+    wide = backends.current().WIDE_FLOAT
     width = hi - lo
     has_width = width > 0.0
-    step = tf.cast(tf.where(has_width, width, 1.0), tf.float64) / bins
-    at = tf.cast(tf.maximum(values, lo) - lo, tf.float64) / step
-    at = tf.minimum(tf.where(at > 0.0, at, 0.0), bins - 1.0)
-    middle = tf.where(has_width, 0, bins // 2)
-    return tf.where(has_width, tf.cast(at, tf.int32), 0) + middle
+    step = ops.cast(ops.where(has_width, width, 1.0), wide) / bins
+    at = ops.cast(ops.maximum(values, lo) - lo, wide) / step
+    at = ops.minimum(ops.where(at > 0.0, at, 0.0), bins - 1.0)
+    middle = ops.where(has_width, 0, bins // 2)
+    return ops.where(has_width, ops.cast(at, "int32"), 0) + middle
 
 
 def bucket_counts(
-    values: tf.Tensor,
-    lo: tf.Tensor,
-    hi: tf.Tensor,
+    values,
+    lo,
+    hi,
     bins: int,
-    zero_adjustment: tf.Tensor | None = None,
+    zero_adjustment=None,
     float64: bool = False,
-) -> tf.Tensor:
+):
     """``[k, bins]`` float32 counts of each row's values over its range.
 
     Args:
@@ -86,29 +91,31 @@ def bucket_counts(
     k = values.shape[0]
     offsets = np.arange(k, dtype=np.float32)[:, None] * bins
     if float64:
-        buckets = _buckets64(values, lo, hi, bins) + offsets.astype(np.int32)
+        buckets = _buckets64(values, lo, hi, bins) + ops.convert_to_tensor(
+            offsets.astype(np.int32)
+        )
     else:
         # Positions are at least 0, so the cast is the floor: the bucket.
-        buckets = tf.cast(_positions(values, lo, hi, bins, offsets), tf.int32)
-    counts = tf.math.bincount(
-        buckets, minlength=k * bins, maxlength=k * bins, dtype=tf.float32
+        buckets = ops.cast(_positions(values, lo, hi, bins, offsets), "int32")
+    counts = backends.current().count_buckets(
+        ops.reshape(buckets, [-1]), k * bins
     )
-    counts = tf.reshape(counts, [k, bins])
+    counts = ops.reshape(counts, [k, bins])
     if zero_adjustment is not None:
         landed = zero_buckets(lo, hi, bins)
-        counts = counts + zero_adjustment[:, None] * tf.one_hot(landed, bins)
+        counts = counts + zero_adjustment[:, None] * ops.one_hot(landed, bins)
     return counts
 
 
-def zero_buckets(lo: tf.Tensor, hi: tf.Tensor, bins: int) -> tf.Tensor:
+def zero_buckets(lo, hi, bins: int):
     """``[k]`` int32: the bucket where 0 falls in each row's range.
 
     The same position as `bucket_counts` gives a 0 in the row (clamped to
     the first or last bucket when 0 is outside the range).
     """
-    zero = tf.zeros_like(lo)
+    zero = ops.zeros_like(lo)
     at = _positions(zero, lo, hi, bins, np.float32(0.0))
-    return tf.cast(at[:, 0], tf.int32)
+    return ops.cast(at[:, 0], "int32")
 
 
 def histogram_table(lo, hi, counts) -> np.ndarray:

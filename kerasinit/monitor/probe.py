@@ -12,16 +12,20 @@ On the probe batch, one function:
    (metric state untouched) and its gradients with respect to the trainable
    variables;
 3. reduces everything to small statistics (`activation_stats`,
-   `gradient_stats`) and packs them into one float32 vector
-   (`result.ProbeLayout`), so one event costs one device-to-host transfer.
+   `gradient_stats`, written with `keras.ops`) and packs them into one
+   float32 vector (`result.ProbeLayout`), so one event costs one
+   device-to-host transfer.
 
-The function runs eagerly until `Probe.start_compiling` compiles it
-(`tf.function`) on another thread; every later call is one compiled call.
-Compiling costs as much as a few eager calls, so the callback asks for it
-only when enough events are still to come.
+Taking gradients and compiling are the backend's
+(`kerasinit.monitor.backends`): a `tf.function`, `jax.jit` over the
+stateless call, or PyTorch's eager execution. The function runs eagerly
+until `Probe.start_compiling` compiles it on another thread; every later
+call is one compiled call. Compiling costs as much as a few eager calls, so
+the callback asks for it only when enough events are still to come.
 
-Between calls the probe keeps one copy of the monitored layers' trainable
-weights (its own variables, never the model's), from which the next call
+The function is pure: the weights, the non-trainable state and the
+weights at the previous event are its arguments, and it returns the
+statistics and a device copy of the weights, from which the next call
 measures the relative size of the updates made since.
 """
 
@@ -33,9 +37,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from kerasinit.monitor import activation_stats, gradient_stats
+from kerasinit.monitor import activation_stats, backends, gradient_stats
 from kerasinit.monitor.capture import LayerOutputs
 from kerasinit.monitor.result import ProbeLayout, ProbeResult
 from kerasinit.monitor.selection import (
@@ -49,9 +53,8 @@ __all__ = ["Probe", "ProbeDoesNotFit"]
 logger = logging.getLogger("kerasinit.monitor")
 
 # The attribute on a model holding {cache key -> _Traced}. It lives on the
-# model, not in a module-level map: the traced function references the
-# model's variables, so a map keyed by the model would keep every model
-# alive.
+# model, not in a module-level map: the compiled function references the
+# model, so a map keyed by the model would keep every model alive.
 _TRACED_ATTR = "_kerasinit_traced_probes"
 
 
@@ -59,55 +62,26 @@ class ProbeDoesNotFit(ValueError):
     """The model or its loss rejected the probe batch: a user error."""
 
 
-class _Previous:
-    """The weights at the previous event: one copy, on the device."""
-
-    def __init__(self, variables: list):
-        self.values = [
-            tf.Variable(v.value, trainable=False, name="kerasinit_previous")
-            for v in variables
-        ]
-        self.known = tf.Variable(False, trainable=False)
-        self._sources = list(variables)
-        self._remember = None
-
-    def remember(self) -> None:
-        """Copy the current weights (one compiled call after the first)."""
-        if self._remember is None:
-
-            def copy():
-                for mine, source in zip(self.values, self._sources):
-                    mine.assign(source.value)
-                self.known.assign(True)
-
-            self._remember = tf.function(copy, autograph=False)
-        self._remember()
-
-    def forget(self) -> None:
-        self.known.assign(False)
-
-
 class _Traced:
     """A compiled probe, its layout, and what it needs to be reused."""
 
-    def __init__(self, function, layout, skipped, previous):
+    def __init__(self, function, layout, skipped):
         self.function = function
         self.layout = layout
         self.skipped = skipped
-        self.previous = previous
 
 
-def _input_rms(x) -> tf.Tensor:
+def _input_rms(x):
     """``[1]`` the RMS of every float input value (NaN when none is)."""
     floats = [
-        tf.reshape(tf.cast(t, tf.float32), [-1])
-        for t in tf.nest.flatten(x)
-        if t is not None and t.dtype.is_floating
+        ops.reshape(ops.cast(t, "float32"), [-1])
+        for t in keras.tree.flatten(x)
+        if t is not None and activation_stats.is_float(t)
     ]
     if not floats:
-        return tf.constant([float("nan")])
-    values = floats[0] if len(floats) == 1 else tf.concat(floats, axis=0)
-    return tf.reshape(tf.sqrt(tf.reduce_mean(tf.square(values))), [1])
+        return ops.convert_to_tensor([float("nan")], "float32")
+    values = floats[0] if len(floats) == 1 else ops.concatenate(floats, axis=0)
+    return ops.reshape(ops.sqrt(ops.mean(ops.square(values))), [1])
 
 
 class Probe:
@@ -127,6 +101,10 @@ class Probe:
     Attributes:
         reference: path of the last layer with trainable weights.
         skipped: ``{path: why}`` for the layers that cannot be measured.
+
+    Raises:
+        NotImplementedError: the Keras backend is not one the monitor
+            supports.
     """
 
     def __init__(
@@ -145,17 +123,21 @@ class Probe:
         self.histograms = histograms
         self.gradients = gradients
         self.bins = bins
+        self._backend = backends.current()
         leaves = leaf_layers(model)
         self._leaves = dict(leaves)
         self.reference = reference_layer(leaves)
         self.skipped: dict[str, str] = {}
         self.with_grads = False
         self._batch: tuple | None = None
-        self._args: list | None = None
         self._key: tuple | None = None
         self._per_model: dict = {}
         self._traced: _Traced | None = None
-        self._previous: _Previous | None = None
+        self._previous: list = []
+        self._previous_known = False
+        self._compile_args: tuple | None = None
+        # {masked: (function, layouts)}: the uncompiled runs.
+        self._eager: dict = {}
         self._compiler: threading.Thread | None = None
         self._compile_error: Exception | None = None
 
@@ -183,48 +165,56 @@ class Probe:
         ]
 
     def _forward(self, x, y, w, tv, ntv):
-        """``(layer outputs, loss or None, tape)``: the user's part.
+        """``(loss or None, layer outputs)``: the user's part.
 
-        Any error here means the batch does not fit the model or its loss.
+        Runs inside the backend's gradient transformation, so the captured
+        outputs leave it as its auxiliary result.
         """
         model = self.model
         mv = [v.value for v in model.metrics_variables]
         watched = {s.path: s.layer for s in self.specs}
-        try:
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(tv)
-                # `Model.stateless_call` would call `model.call` directly,
-                # skipping the training-flag handling of `__call__`; the
-                # scope gives the same isolation through `__call__`.
-                mapping = list(zip(model.trainable_variables, tv))
-                mapping += list(zip(model.non_trainable_variables, ntv))
-                with LayerOutputs(watched) as outputs:
-                    with keras.StatelessScope(state_mapping=mapping):
-                        y_pred = model(x, training=True)
-                loss = None
-                if y is not None:
-                    loss, _ = model.stateless_compute_loss(
-                        tv,
-                        ntv,
-                        mv,
-                        x=x,
-                        y=y,
-                        y_pred=y_pred,
-                        sample_weight=w,
-                        training=True,
-                    )
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
-            raise ProbeDoesNotFit(f"{type(exc).__name__}: {exc}") from exc
-        return outputs, loss, tape
+        # `Model.stateless_call` would call `model.call` directly, skipping
+        # the training-flag handling of `__call__`; the scope gives the same
+        # isolation through `__call__`.
+        mapping = list(zip(model.trainable_variables, tv))
+        mapping += list(zip(model.non_trainable_variables, ntv))
+        with LayerOutputs(watched) as outputs:
+            with keras.StatelessScope(state_mapping=mapping):
+                y_pred = model(x, training=True)
+        loss = None
+        if y is not None:
+            loss, _ = model.stateless_compute_loss(
+                tv,
+                ntv,
+                mv,
+                x=x,
+                y=y,
+                y_pred=y_pred,
+                sample_weight=w,
+                training=True,
+            )
+        return loss, dict(outputs)
 
-    def _measure(self, x, y, w, *, masked: bool, previous: _Previous | None):
-        """``(layout, flat vector)``: one probe run (eager or traced)."""
-        model = self.model
+    def _measure(self, tv, ntv, previous, x, y, w, *, masked: bool):
+        """``(layout, flat vector, weights copy)``: one probe run.
+
+        Eager or traced; every argument is a tensor (or a list of them), so
+        the same function is compiled by any backend.
+        """
+        backend = self._backend
         with_grads = y is not None
-        tv = [v.value for v in model.trainable_variables]
-        ntv = [v.value for v in model.non_trainable_variables]
-        outputs, loss, tape = self._forward(x, y, w, tv, ntv)
-        grads = tape.gradient(loss, tv) if with_grads else None
+        try:
+            if with_grads:
+                loss, outputs, grads = backend.value_and_grad(
+                    lambda weights: self._forward(x, y, w, weights, ntv), tv
+                )
+            else:
+                loss, outputs = self._forward(x, y, w, tv, ntv)
+                grads = None
+        except backend.USER_ERRORS as exc:
+            # Any error here means the batch does not fit the model or its
+            # loss.
+            raise ProbeDoesNotFit(f"{type(exc).__name__}: {exc}") from exc
         paths, tensors, dead_values, saturation = [], [], [], []
         for spec in self.specs:
             if spec.path in self.skipped:
@@ -235,9 +225,7 @@ class Probe:
                 continue
             try:
                 sat = spec.saturation()
-                out = tf.cast(out, tf.float32)
-                if out.shape.rank is None:
-                    raise ValueError("the output has an unknown rank")
+                out = ops.cast(out, "float32")
             except Exception as exc:  # noqa: BLE001
                 # One exotic layer must not stop the monitoring of the rest,
                 # nor training.
@@ -250,7 +238,12 @@ class Probe:
                 (sat[0], self.saturation_threshold * sat[1]) if sat else None
             )
         bins = self.bins if self.histograms else None
-        pieces: dict[str, Any] = {"input_rms": _input_rms(x)}
+        pieces: dict[str, Any] = {
+            "input_rms": _input_rms(x),
+            "input_cosine": activation_stats.input_cosine(
+                keras.tree.flatten(x)
+            ),
+        }
         finite = []
         if tensors:
             act = activation_stats.activation_stats_many(
@@ -260,7 +253,7 @@ class Probe:
                 bins=bins,
                 masked=masked,
             )
-            pieces["activations"] = tf.stack(
+            pieces["activations"] = ops.stack(
                 [act["columns"][c] for c in activation_stats.DEVICE_METRICS],
                 axis=1,
             )
@@ -285,27 +278,27 @@ class Probe:
                         ([grads[i] for i in idx], [tv[i] for i in idx])
                     )
                     now.append([tv[i] for i in idx])
-                    before.append([previous.values[i] for i in idx])
+                    before.append([previous[i] for i in idx])
             if owners:
                 gst = gradient_stats.gradient_stats_many(
                     groups, bins=bins, masked=masked
                 )
                 finite.append(gst["all_finite"])
-                updates = tf.where(
-                    previous.known,
-                    gradient_stats.update_ratios(now, before),
-                    float("nan"),
-                )
+                # NaN at a run's first event: set on the host, from
+                # whether a previous event's weights are known.
+                updates = gradient_stats.update_ratios(now, before)
                 columns = dict(gst["columns"], update_ratio=updates)
-                pieces["gradients"] = tf.stack(
+                pieces["gradients"] = ops.stack(
                     [columns[c] for c in _GRADIENT_COLUMNS], axis=1
                 )
                 if bins:
                     pieces["gradient_range"] = gst["range"]
                     pieces["gradient_counts"] = gst["counts"]
-            pieces["loss"] = tf.reshape(loss, [1])
-        pieces["finite"] = tf.reshape(
-            tf.reduce_all(tf.stack(finite)) if finite else tf.constant(True),
+            pieces["loss"] = ops.reshape(loss, [1])
+        pieces["finite"] = ops.reshape(
+            ops.all(ops.stack(finite))
+            if finite
+            else ops.convert_to_tensor(True),
             [1],
         )
         layout = ProbeLayout(
@@ -322,7 +315,8 @@ class Probe:
             bins=bins,
             with_grads=with_grads,
         )
-        return layout, layout.pack(pieces)
+        copies = [backend.copy(t) for t in tv] if with_grads else []
+        return layout, layout.pack(pieces), copies
 
     def _skip(self, path: str, why: str) -> None:
         if path not in self.skipped:
@@ -340,8 +334,8 @@ class Probe:
 
         def signature(value):
             return tuple(
-                (tuple(t.shape), t.dtype.name)
-                for t in tf.nest.flatten(value)
+                (tuple(t.shape), keras.backend.standardize_dtype(t.dtype))
+                for t in keras.tree.flatten(value)
                 if t is not None
             )
 
@@ -367,18 +361,18 @@ class Probe:
     def build(self, x, y=None, w=None) -> None:
         """Prepare the probe for this batch; reuse a compiled one if any.
 
-        The compiled function reads the variables by reference and takes
-        the batch as arguments, so it is kept per model and reused by any
-        later probe with the same layers, settings and batch signature (a
-        sweep that re-initializes one model and attaches a new monitor per
-        run pays for compiling once). Without one, calls run the probe
-        eagerly until `start_compiling`.
+        The compiled function takes the weights and the batch as arguments,
+        so it is kept per model and reused by any later probe with the same
+        layers, settings and batch signature (a sweep that re-initializes
+        one model and attaches a new monitor per run pays for compiling
+        once). Without one, calls run the probe eagerly until
+        `start_compiling`.
         """
         self.with_grads = bool(self.gradients and y is not None)
         if not self.with_grads:
             y = w = None
+        x, y, w = self._backend.place((x, y, w))
         self._batch = (x, y, w)
-        self._args = [a for a in tf.nest.flatten((x, y, w)) if a is not None]
         self._key = self._cache_key(x, y, w)
         per_model = vars(self.model).get(_TRACED_ATTR)
         if per_model is None:
@@ -389,62 +383,92 @@ class Probe:
         cached = per_model.get(self._key)
         if cached is not None:
             self._traced = cached
-            self._previous = cached.previous
             for path, why in cached.skipped.items():
                 self._skip(path, why)
-        elif self.with_grads:
-            # Update sizes belong to the gradient statistics: without
-            # targets no copy of the weights is kept.
-            self._previous = _Previous(self.model.trainable_variables)
-        if self._previous is not None:
-            # A new run: the weights of an earlier one are no previous event.
-            self._previous.forget()
-
-    def _run_eager(self, masked: bool) -> tuple[ProbeLayout, np.ndarray]:
-        x, y, w = self._batch
-        layout, flat = self._measure(
-            x, y, w, masked=masked, previous=self._previous
+        # Update sizes belong to the gradient statistics: without targets
+        # no copy of the weights is kept. A new run: the weights of an
+        # earlier one are no previous event, but a copy of the right shapes
+        # keeps the function's arguments alike.
+        self._previous = (
+            [
+                self._backend.copy(t)
+                for t in self._backend.weight_values(
+                    self.model.trainable_variables
+                )
+            ]
+            if self.with_grads
+            else []
         )
-        return layout, flat.numpy()
+        self._previous_known = False
+
+    def _arguments(self) -> tuple:
+        """The function's arguments now (on the training thread only)."""
+        backend, model = self._backend, self.model
+        x, y, w = self._batch
+        backend.sync(model)
+        return (
+            backend.weight_values(model.trainable_variables),
+            backend.weight_values(model.non_trainable_variables),
+            self._previous,
+            x,
+            y,
+            w,
+        )
+
+    def _run_eager(
+        self, args: tuple, masked: bool
+    ) -> tuple[ProbeLayout, np.ndarray, list]:
+        """One uncompiled run: as the backend runs a function at once."""
+        if masked not in self._eager:
+            layouts = []
+
+            def probe_fn(*args):
+                layout, flat, copies = self._measure(*args, masked=masked)
+                layouts.append(layout)
+                return flat, copies
+
+            self._eager[masked] = (self._backend.eager(probe_fn), layouts)
+        function, layouts = self._eager[masked]
+        flat, copies = function(*args)
+        return layouts[-1], ops.convert_to_numpy(flat), copies
 
     def _compile(self) -> None:
-        """Trace, compile and run once the probe function (any thread).
+        """Trace and compile the probe function (any thread).
 
-        The one run makes TensorFlow instantiate and optimize the graph
-        here rather than at the next logging event; it reads the variables
-        and changes nothing, and its result is thrown away.
+        It is compiled for the arguments of the latest call on the training
+        thread (`start_compiling`).
         """
-        x, y, w = self._batch
         layouts = []
-        previous = self._previous
 
-        def probe_fn(x, y, w):
-            layout, flat = self._measure(
-                x, y, w, masked=False, previous=previous
+        def probe_fn(tv, ntv, previous, x, y, w):
+            layout, flat, copies = self._measure(
+                tv, ntv, previous, x, y, w, masked=False
             )
             layouts.append(layout)
-            return flat
+            return flat, copies
 
-        fn = tf.function(probe_fn, autograph=False)
-        concrete = fn.get_concrete_function(x, y, w)
-        concrete(*self._args)
-        traced = _Traced(concrete, layouts[-1], dict(self.skipped), previous)
+        function = self._backend.compile(probe_fn, self._compile_args)
+        traced = _Traced(function, layouts[-1], dict(self.skipped))
         self._per_model[self._key] = traced
         self._traced = traced
 
     def start_compiling(self) -> None:
         """Compile the probe on a background thread, unless done or under way.
 
-        Training goes on meanwhile; the next call waits for the thread and
+        Called on the training thread, which owns the arguments the
+        function is compiled for. Training goes on meanwhile; the next call
+        waits for the thread and
         then runs the compiled function. If compiling fails, the probe keeps
         running eagerly.
         """
         if (
-            self._traced is not None
+            not self._backend.COMPILES
+            or self._traced is not None
             or self._compiler is not None
             or self._compile_error is not None
         ):
             return
+        self._compile_args = self._backend.abstract(self._arguments())
 
         def target():
             try:
@@ -479,25 +503,32 @@ class Probe:
             ProbeDoesNotFit: the model or its loss rejected the batch.
             ValueError: `build` was not called.
         """
-        if self._args is None:
+        if self._batch is None:
             raise ValueError("Call `build` before running the probe.")
         self.wait()
+        with self._backend.isolated_rng():
+            return self._call()
+
+    def _call(self) -> ProbeResult:
+        args = self._arguments()
         if self._traced is not None:
             layout = self._traced.layout
-            flat = self._traced.function(*self._args).numpy()
+            flat, copies = self._traced.function(*args)
+            flat = ops.convert_to_numpy(flat)
         else:
             # Until it is compiled (`start_compiling`), the function runs
             # eagerly: one call costs a fraction of tracing and compiling.
-            layout, flat = self._run_eager(masked=False)
+            layout, flat, copies = self._run_eager(args, masked=False)
         if not layout.exact(flat):
             # Some value is not finite: the statistics taken without masks
             # are not exact. Such events are rare (usually the last before
             # training diverges); this one is measured again with masks,
             # eagerly.
-            layout, flat = self._run_eager(masked=True)
-        result = layout.unpack(flat)
+            layout, flat, copies = self._run_eager(args, masked=True)
+        result = layout.unpack(flat, updates_known=self._previous_known)
         if self.with_grads:
-            self._previous.remember()
+            self._previous = list(copies)
+            self._previous_known = True
         return result
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from kerasinit.monitor.histograms import histogram_table
 
@@ -43,6 +43,12 @@ class ProbeResult:
             right edge, count) of each layer's finite outputs.
         gradient_histograms: ``{layer path: [bins, 3]}`` of the gradient
             entries of each layer's weights.
+        input_cosine: the mean pairwise cosine similarity of the probe
+            examples' inputs (every float input of an example flattened and
+            concatenated; pairs of distinct examples whose inputs are not all
+            zero), as the layers' ``cosine_similarity``: the baseline a
+            layer's similarity is compared with. NaN with fewer than two
+            such examples or no float input.
     """
 
     layers: dict[str, dict[str, float]]
@@ -51,6 +57,7 @@ class ProbeResult:
     loss: float | None
     activation_histograms: dict[str, np.ndarray]
     gradient_histograms: dict[str, np.ndarray]
+    input_cosine: float = math.nan
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -99,21 +106,25 @@ class ProbeLayout:
             blocks.append(("loss", (1,)))
         # Last: whether every measured value was finite, i.e. whether the
         # statistics taken without masks are exact.
-        blocks += [("input_rms", (1,)), ("finite", (1,))]
+        blocks += [
+            ("input_rms", (1,)),
+            ("input_cosine", (1,)),
+            ("finite", (1,)),
+        ]
         return blocks
 
-    def pack(self, pieces: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    def pack(self, pieces: Mapping[str, object]):
         """The blocks, each given by name, as one float32 vector."""
         flat = []
         for name, shape in self.blocks():
-            block = tf.cast(pieces[name], tf.float32)
+            block = ops.cast(pieces[name], "float32")
             if tuple(block.shape) != shape:
                 raise ValueError(
                     f"Expected block `{name}` of shape {shape}. "
                     f"Received: shape={tuple(block.shape)}"
                 )
-            flat.append(tf.reshape(block, [-1]))
-        return tf.concat(flat, axis=0)
+            flat.append(ops.reshape(block, [-1]))
+        return ops.concatenate(flat, axis=0)
 
     def split(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """The vector's blocks by name (the inverse of `pack`)."""
@@ -132,8 +143,17 @@ class ProbeLayout:
         """Whether every value measured without masks was finite."""
         return bool(self.split(flat)["finite"][0] == 1.0)
 
-    def unpack(self, flat: np.ndarray) -> ProbeResult:
-        """The `ProbeResult` of a vector returned by the probe."""
+    def unpack(
+        self, flat: np.ndarray, updates_known: bool = True
+    ) -> ProbeResult:
+        """The `ProbeResult` of a vector returned by the probe.
+
+        Args:
+            flat: the vector.
+            updates_known: whether the weights of a previous event were
+                known; without them ``update_ratio`` is NaN. Defaults to
+                `True`.
+        """
         blocks = self.split(np.asarray(flat, np.float32))
         layers: dict[str, dict[str, float]] = {p: {} for p in self.paths}
         act_hist, grad_hist = {}, {}
@@ -165,6 +185,10 @@ class ProbeLayout:
                 dict(zip(self.gradient_columns, map(float, row)))
                 for row in blocks["gradients"]
             ]
+            if not updates_known:
+                for row in rows:
+                    if "update_ratio" in row:
+                        row["update_ratio"] = math.nan
             if self.bins:
                 extremes = blocks["gradient_range"]
                 tables = histogram_table(
@@ -183,6 +207,7 @@ class ProbeLayout:
             loss=float(blocks["loss"][0]) if self.with_grads else None,
             activation_histograms=act_hist,
             gradient_histograms=grad_hist,
+            input_cosine=float(blocks["input_cosine"][0]),
         )
 
 

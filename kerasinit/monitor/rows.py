@@ -10,12 +10,13 @@ a copy per layer.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-__all__ = ["Rows", "group_by_key", "in_input_order"]
+__all__ = ["Rows", "concat", "group_by_key", "in_input_order", "size"]
 
 
 def group_by_key(keys: Sequence) -> list[list[int]]:
@@ -26,18 +27,28 @@ def group_by_key(keys: Sequence) -> list[list[int]]:
     return list(groups.values())
 
 
-def concat(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
-    """`tf.concat` along the first axis, without an operation for one."""
-    return tensors[0] if len(tensors) == 1 else tf.concat(list(tensors), axis=0)
+def size(t) -> int | None:
+    """The number of elements of a tensor, or `None` when not static."""
+    shape = tuple(t.shape)
+    return None if None in shape else math.prod(shape)
 
 
-def in_input_order(parts: list[tf.Tensor], groups: list[list[int]]):
+def concat(tensors: Sequence) -> object:
+    """Concatenation along the first axis, without an operation for one."""
+    return (
+        tensors[0]
+        if len(tensors) == 1
+        else ops.concatenate(list(tensors), axis=0)
+    )
+
+
+def in_input_order(parts: list, groups: list[list[int]]):
     """Concatenate per-group results and put their rows back in input order."""
     order = [i for members in groups for i in members]
     joined = concat(parts)
     if order == sorted(order):
         return joined
-    return tf.gather(joined, np.argsort(order).astype(np.int32))
+    return ops.take(joined, np.argsort(order).astype(np.int32), axis=0)
 
 
 class Rows:
@@ -62,61 +73,61 @@ class Rows:
     """
 
     @staticmethod
-    def matrix(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
+    def matrix(tensors: Sequence) -> object:
         """Equal-size tensors as the rows of one float32 matrix."""
-        tensors = [tf.cast(t, tf.float32) for t in tensors]
+        tensors = [ops.cast(t, "float32") for t in tensors]
         shapes = {tuple(t.shape) for t in tensors}
         if len(shapes) == 1 and None not in next(iter(shapes)):
             # One stack and one reshape, whatever the number of rows.
             stacked = (
-                tf.stack(tensors)
+                ops.stack(tensors)
                 if len(tensors) > 1
-                else tf.expand_dims(tensors[0], 0)
+                else ops.expand_dims(tensors[0], 0)
             )
-            return tf.reshape(stacked, [len(tensors), -1])
-        return tf.stack([tf.reshape(t, [-1]) for t in tensors])
+            return ops.reshape(stacked, [len(tensors), -1])
+        return ops.stack([ops.reshape(t, [-1]) for t in tensors])
 
-    def __init__(self, values: tf.Tensor, masked: bool = True):
+    def __init__(self, values, masked: bool = True):
         self.values = values
         self.masked = masked
         k, n = values.shape[0], values.shape[1]
         self.count = (
             float(n)
             if n is not None
-            else tf.cast(tf.shape(values)[1], tf.float32)
+            else ops.cast(ops.shape(values)[1], "float32")
         )
         if masked:
-            self.finite = tf.math.is_finite(values)
-            self.safe = tf.where(self.finite, values, 0.0)
-            self.n_finite = tf.reduce_sum(
-                tf.cast(self.finite, tf.float32), axis=1, keepdims=True
+            self.finite = ops.isfinite(values)
+            self.safe = ops.where(self.finite, values, 0.0)
+            self.n_finite = ops.sum(
+                ops.cast(self.finite, "float32"), axis=1, keepdims=True
             )
             inf = float("inf")
-            self.lo = tf.reduce_min(
-                tf.where(self.finite, values, inf), axis=1, keepdims=True
+            self.lo = ops.min(
+                ops.where(self.finite, values, inf), axis=1, keepdims=True
             )
-            self.hi = tf.reduce_max(
-                tf.where(self.finite, values, -inf), axis=1, keepdims=True
+            self.hi = ops.max(
+                ops.where(self.finite, values, -inf), axis=1, keepdims=True
             )
         else:
             self.finite = None
             self.safe = values
-            self.n_finite = tf.fill([k, 1], self.count)
-            self.lo = tf.reduce_min(values, axis=1, keepdims=True)
-            self.hi = tf.reduce_max(values, axis=1, keepdims=True)
+            self.n_finite = ops.full([k, 1], self.count)
+            self.lo = ops.min(values, axis=1, keepdims=True)
+            self.hi = ops.max(values, axis=1, keepdims=True)
 
     @functools.cached_property
-    def sums(self) -> tf.Tensor:
+    def sums(self):
         """``[k, 1]`` sums of each row's finite values."""
-        return tf.reduce_sum(self.safe, axis=1, keepdims=True)
+        return ops.sum(self.safe, axis=1, keepdims=True)
 
     @functools.cached_property
-    def squares(self) -> tf.Tensor:
+    def squares(self):
         """``[k, n]`` squares of the finite values (0 for the others)."""
-        return tf.square(self.safe)
+        return ops.square(self.safe)
 
     @property
-    def all_finite(self) -> tf.Tensor:
+    def all_finite(self):
         """Whether every value is finite (a scalar bool).
 
         Without masks it follows from the sums the mean needs anyway: a sum
@@ -124,5 +135,5 @@ class Rows:
         measured again with masks like any other non-finite one).
         """
         if self.masked:
-            return tf.reduce_all(tf.equal(self.n_finite, self.count))
-        return tf.reduce_all(tf.math.is_finite(self.sums))
+            return ops.all(ops.equal(self.n_finite, self.count))
+        return ops.all(ops.isfinite(self.sums))

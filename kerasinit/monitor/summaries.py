@@ -8,10 +8,10 @@ and flushed after every event, so a run that is killed keeps everything
 logged before.
 
 An event's summaries are built as protocol buffers on the host and written as
-one record, through TensorFlow's native record writer (the framing event
-files use, with its checksums computed natively): `tf.summary` would run one
-eager operation per value, which for a model of tens of layers costs more
-than the probe itself. The protos are the ones `tf.summary.scalar`,
+one record by `event_files.RecordWriter`, which needs no TensorFlow (a JAX
+or PyTorch process never imports it): `tf.summary` would also run one eager
+operation per value, which for a model of tens of layers costs more than
+the probe itself. The protos are the ones `tf.summary.scalar`,
 `tf.summary.text` and the histogram plugin write, so TensorBoard's Scalars,
 Histograms, Distributions, Text and Custom Scalars dashboards read them as
 their own.
@@ -26,16 +26,16 @@ import socket
 import time
 
 import numpy as np
-import tensorflow as tf
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+from tensorboard.compat.tensorflow_stub.io import gfile
+from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
 from kerasinit.findings import Diagnosis, Finding
-from kerasinit.monitor import event_files
+from kerasinit.monitor import backends, event_files
 from kerasinit.monitor.result import ProbeResult
 from kerasinit_tensorboard import schema
 from kerasinit_tensorboard.layout import scalars_layout
@@ -76,11 +76,20 @@ _FILE_IDS = itertools.count()
 class EventWriter:
     """Writes the monitor's events to ``log_dir/<schema.RUN_SUBDIR>``.
 
+    In a run of several processes (JAX's `jax.distributed`, TensorFlow's
+    multi-worker strategies, `torch.distributed`) only the chief writes:
+    the others build every event the same way and write nothing, so one
+    set of events describes the run.
+
     Args:
         log_dir: the TensorBoard log directory.
+
+    Attributes:
+        chief: whether this process writes.
     """
 
     def __init__(self, log_dir: str):
+        self.chief = backends.current().is_chief()
         self.log_dir = os.fspath(log_dir)
         self.run_dir = os.path.join(self.log_dir, schema.RUN_SUBDIR)
         self._writer = None
@@ -88,20 +97,20 @@ class EventWriter:
         self._metadata: dict[str, summary_pb2.SummaryMetadata] = {}
 
     @property
-    def writer(self) -> tf.io.TFRecordWriter:
-        if self._writer is not None and not tf.io.gfile.isdir(self.run_dir):
+    def writer(self) -> event_files.RecordWriter:
+        if self._writer is not None and not gfile.isdir(self.run_dir):
             # The run directory was removed while the file was open: what
             # is written now would go to an unlinked file. Start a new one.
             self.close()
         if self._writer is None:
-            tf.io.gfile.makedirs(self.run_dir)
+            gfile.makedirs(self.run_dir)
             # The name TensorBoard looks for; the pid and a counter tell
             # apart the files of writers opened within the same second.
             name = (
                 f"events.out.tfevents.{int(time.time()):010d}."
                 f"{socket.gethostname()}.{os.getpid()}.{next(_FILE_IDS)}.v2"
             )
-            self._writer = tf.io.TFRecordWriter(
+            self._writer = event_files.RecordWriter(
                 os.path.join(self.run_dir, name)
             )
             header = event_pb2.Event(
@@ -134,12 +143,19 @@ class EventWriter:
         record_stats: dict[str, dict[str, float | None]] = {}
         values: list[summary_pb2.Summary.Value] = []
         if not self._layout_written:
-            layout = custom_scalar_summary.pb(
-                scalars_layout(metrics, layers=[lyr["name"] for lyr in layers])
+            layout = scalars_layout(
+                metrics, layers=[lyr["name"] for lyr in layers]
             )
-            # That helper returns TensorFlow's copy of the proto class.
-            values.extend(
-                summary_pb2.Summary.FromString(layout.SerializeToString()).value
+            # What `custom_scalar.summary.pb` writes, without the TensorFlow
+            # that helper imports.
+            values.append(
+                summary_pb2.Summary.Value(
+                    tag=custom_scalar_metadata.CONFIG_SUMMARY_TAG,
+                    tensor=tensor_util.make_tensor_proto(
+                        np.array(layout.SerializeToString(), dtype=object)
+                    ),
+                    metadata=custom_scalar_metadata.create_summary_metadata(),
+                )
             )
             self._layout_written = True
         for layer, layer_values in result.layers.items():
@@ -224,8 +240,9 @@ class EventWriter:
             step=int(step),
             summary=summary_pb2.Summary(value=values),
         )
-        self.writer.write(proto.SerializeToString())
-        self.writer.flush()
+        if self.chief:
+            self.writer.write(proto.SerializeToString())
+            self.writer.flush()
         return record_stats
 
     def last_event(self) -> int:
@@ -234,7 +251,7 @@ class EventWriter:
         Lets a new monitor resuming into an existing run continue the event
         counter instead of restarting it.
         """
-        if not tf.io.gfile.isdir(self.run_dir):
+        if not gfile.isdir(self.run_dir):
             return -1
         last = -1
         for value in event_files.read_run(self.run_dir):

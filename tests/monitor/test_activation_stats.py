@@ -1,8 +1,9 @@
 """Activation statistics against NumPy references computed here."""
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from kerasinit import gains
 from kerasinit.monitor import activation_stats
@@ -14,13 +15,13 @@ SIGMOID = activation_stats.saturation_fn(gains.info("sigmoid").saturation, None)
 def _stats(outputs, dead=None, rules=None, bins=None, masked=True):
     n = len(outputs)
     got = activation_stats.activation_stats_many(
-        [tf.constant(y, tf.float32) for y in outputs],
+        [ops.convert_to_tensor(y, "float32") for y in outputs],
         dead_values=dead or [None] * n,
         saturation=rules or [None] * n,
         bins=bins,
         masked=masked,
     )
-    columns = {k: v.numpy() for k, v in got["columns"].items()}
+    columns = {k: ops.convert_to_numpy(v) for k, v in got["columns"].items()}
     return columns, got
 
 
@@ -90,8 +91,8 @@ def test_many_outputs_at_once_match_numpy():
     dead = [0.0, None, None, 0.0, None, 0.0]
     rules = [None, None, (SIGMOID, 0.0125), None, (SIGMOID, 0.0125), None]
     columns, got = _stats(outputs, dead, rules, bins=7)
-    counts = got["counts"].numpy()
-    assert not got["all_finite"].numpy()
+    counts = ops.convert_to_numpy(got["counts"])
+    assert not ops.convert_to_numpy(got["all_finite"])
     for i, y in enumerate(outputs):
         expected = _numpy_row(
             y, dead[i], (lambda v: v * (1.0 - v)) if rules[i] else None
@@ -170,9 +171,9 @@ def test_without_masks_the_statistics_say_they_are_not_exact():
     y = np.ones((8, 4), "float32")
     y[0, 0] = np.nan
     columns, got = _stats([y], masked=False, bins=5)
-    assert not got["all_finite"].numpy()
+    assert not ops.convert_to_numpy(got["all_finite"])
     columns, got = _stats([np.ones((8, 4), "f4")], masked=False, bins=5)
-    assert got["all_finite"].numpy()
+    assert ops.convert_to_numpy(got["all_finite"])
     np.testing.assert_allclose(columns["act_rms"], [1.0])
 
 
@@ -187,3 +188,52 @@ def test_outputs_without_units(shape):
     if len(shape) == 1:
         # No unit axis: duplicates do not apply.
         assert np.isnan(columns["duplicate_fraction"][0])
+
+
+def _numpy_input_cosine(arrays):
+    """Mean cosine over ordered pairs of distinct non-zero examples."""
+    flat = np.concatenate(
+        [a.reshape(len(a), -1).astype(np.float64) for a in arrays], axis=1
+    )
+    norms = np.linalg.norm(flat, axis=1)
+    kept = [i for i in range(len(flat)) if norms[i] > 0]
+    cosines = [
+        flat[i] @ flat[j] / (norms[i] * norms[j])
+        for i in kept
+        for j in kept
+        if i != j
+    ]
+    return np.mean(cosines) if cosines else np.nan
+
+
+def _input_cosine(arrays):
+    tensors = [keras.ops.convert_to_tensor(a) for a in arrays]
+    got = activation_stats.input_cosine(tensors)
+    return keras.ops.convert_to_numpy(got)
+
+
+def test_input_cosine_concatenates_every_float_input_per_example():
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(40, 4, 4, 2)).astype(np.float32)
+    # Shared offsets make the examples alike: the mean cosine is far from 0.
+    features = (rng.normal(size=(40, 7)) + 2.0).astype(np.float32)
+    image[5] = 0.0
+    features[5] = 0.0
+    tokens = rng.integers(0, 9, size=(40, 3)).astype(np.int32)
+    got = _input_cosine([image, tokens, features])
+    assert got.shape == (1,)
+    expected = _numpy_input_cosine([image, features])
+    assert expected > 0.2
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+
+
+def test_input_cosine_of_identical_and_too_few_examples():
+    rng = np.random.default_rng(4)
+    row = rng.normal(size=(1, 12)).astype(np.float32)
+    same = np.repeat(row, 6, axis=0)
+    np.testing.assert_allclose(_input_cosine([same]), [1.0], rtol=1e-5)
+    # One non-zero example has no pair; integer inputs alone are not used.
+    lonely = np.zeros((4, 12), np.float32)
+    lonely[2] = row[0]
+    assert np.isnan(_input_cosine([lonely])[0])
+    assert np.isnan(_input_cosine([np.ones((4, 3), np.int32)])[0])

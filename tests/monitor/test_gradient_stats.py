@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
-from kerasinit.monitor import gradient_stats
+from kerasinit.monitor import backends, gradient_stats
 
 
 def _run(fn, compiled: bool):
-    """`fn()` eagerly, or traced and run as one `tf.function`."""
-    return tf.function(fn)() if compiled else fn()
+    """`fn()` eagerly, or compiled the backend's way and run once."""
+    return backends.current().compile(fn, ())() if compiled else fn()
 
 
 # The gradient statistics take another path eagerly (one concatenation, one
@@ -22,19 +22,19 @@ both_paths = pytest.mark.parametrize(
 
 @both_paths
 def test_gradient_stats_keep_tiny_norms(compiled):
-    g = [tf.fill([100], 1e-25), None]
-    w = [tf.fill([100], 2.0), tf.zeros([3])]
+    g = [ops.full([100], 1e-25), None]
+    w = [ops.full([100], 2.0), ops.zeros([3])]
     got = _run(
         lambda: gradient_stats.gradient_stats_many([(g, w)], bins=30),
         compiled,
     )
-    out = {k: v.numpy()[0] for k, v in got["columns"].items()}
+    out = {k: ops.convert_to_numpy(v)[0] for k, v in got["columns"].items()}
     # A float32 sum of squares would underflow to exactly 0.
     np.testing.assert_allclose(out["grad_norm"], 1e-24, rtol=1e-5)
     np.testing.assert_allclose(out["weight_norm"], 20.0, rtol=1e-6)
     np.testing.assert_allclose(out["grad_weight_ratio"], 5e-26, rtol=1e-5)
     assert out["grad_nonfinite"] == 0
-    assert got["counts"].numpy()[0].sum() == 103
+    assert ops.convert_to_numpy(got["counts"])[0].sum() == 103
 
 
 @both_paths
@@ -51,10 +51,10 @@ def test_many_gradients_at_once_match_each_alone(compiled):
         groups.append(
             (
                 [
-                    None if g is None else tf.constant(g, tf.float32)
+                    None if g is None else ops.convert_to_tensor(g, "float32")
                     for g in grads
                 ],
-                [tf.constant(w) for w in weights],
+                [ops.convert_to_tensor(w) for w in weights],
             )
         )
     got = _run(
@@ -65,20 +65,22 @@ def test_many_gradients_at_once_match_each_alone(compiled):
     # and the finite ones still match.
     bad = rng.normal(size=(4, 3))
     bad[0, 0], bad[1, 1] = np.nan, np.inf
-    weights = [tf.constant(rng.normal(size=(4, 3)), tf.float32)]
-    groups.append(([tf.constant(bad, tf.float32)], weights))
+    weights = [ops.convert_to_tensor(rng.normal(size=(4, 3)), "float32")]
+    groups.append(([ops.convert_to_tensor(bad, "float32")], weights))
     got = _run(
         lambda: gradient_stats.gradient_stats_many(groups, bins=5), compiled
     )
     _check_gradient_rows(groups[:-1], got)
-    last = {k: v.numpy()[-1] for k, v in got["columns"].items()}
+    last = {k: ops.convert_to_numpy(v)[-1] for k, v in got["columns"].items()}
     assert last["grad_nonfinite"] == 2 and not np.isfinite(last["grad_norm"])
     finite = bad[np.isfinite(bad)].astype(np.float32)
     np.testing.assert_allclose(
-        got["range"].numpy()[-1], [finite.min(), finite.max()], rtol=1e-6
+        ops.convert_to_numpy(got["range"])[-1],
+        [finite.min(), finite.max()],
+        rtol=1e-6,
     )
     np.testing.assert_array_equal(
-        got["counts"].numpy()[-1],
+        ops.convert_to_numpy(got["counts"])[-1],
         np.histogram(finite, 5, range=(finite.min(), finite.max()))[0],
     )
 
@@ -91,9 +93,13 @@ def test_layers_the_loss_does_not_reach(compiled):
 
     def layer(reached):
         w = [
-            tf.constant(rng.normal(size=s), tf.float32) for s in [(4, 2), (2,)]
+            ops.convert_to_tensor(rng.normal(size=s), "float32")
+            for s in [(4, 2), (2,)]
         ]
-        g = [tf.constant(rng.normal(size=v.shape), tf.float32) for v in w]
+        g = [
+            ops.convert_to_tensor(rng.normal(size=v.shape), "float32")
+            for v in w
+        ]
         return (g if reached else [None, None]), w
 
     groups = [layer(True), layer(False), layer(True), layer(False)]
@@ -101,37 +107,43 @@ def test_layers_the_loss_does_not_reach(compiled):
         lambda: gradient_stats.gradient_stats_many(groups, bins=5), compiled
     )
     _check_gradient_rows(groups, got)
-    norms = got["columns"]["grad_norm"].numpy()
+    norms = ops.convert_to_numpy(got["columns"]["grad_norm"])
     np.testing.assert_array_equal(norms[[1, 3]], [0.0, 0.0])
-    np.testing.assert_array_equal(got["range"].numpy()[[1, 3]], 0.0)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(got["range"])[[1, 3]], 0.0
+    )
     # A constant 0 is bucketed in the unit-wide range centred on it.
-    np.testing.assert_array_equal(got["counts"].numpy()[3], [0, 0, 10, 0, 0])
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(got["counts"])[3], [0, 0, 10, 0, 0]
+    )
 
 
 @both_paths
 def test_a_layer_without_finite_gradients(compiled):
-    groups = [([tf.fill([3, 2], np.nan)], [tf.ones([3, 2])])]
+    groups = [([ops.full([3, 2], np.nan)], [ops.ones([3, 2])])]
     got = _run(
         lambda: gradient_stats.gradient_stats_many(groups, bins=4), compiled
     )
     # No finite extremes (not the largest finite floats) and nothing counted.
-    lo, hi = got["range"].numpy()[0]
+    lo, hi = ops.convert_to_numpy(got["range"])[0]
     assert lo == np.inf and hi == -np.inf
-    assert got["columns"]["grad_nonfinite"].numpy()[0] == 6
-    assert not np.isfinite(got["columns"]["grad_norm"].numpy()[0])
-    assert got["counts"].numpy()[0].sum() == 0
+    assert ops.convert_to_numpy(got["columns"]["grad_nonfinite"])[0] == 6
+    assert not np.isfinite(ops.convert_to_numpy(got["columns"]["grad_norm"])[0])
+    assert ops.convert_to_numpy(got["counts"])[0].sum() == 0
 
 
 def _check_gradient_rows(groups, got):
-    columns = {k: v.numpy() for k, v in got["columns"].items()}
+    columns = {k: ops.convert_to_numpy(v) for k, v in got["columns"].items()}
     for i, (grads, weights) in enumerate(groups):
         g = np.concatenate(
             [
-                np.zeros(w.shape).ravel() if gr is None else gr.numpy().ravel()
+                np.zeros(w.shape).ravel()
+                if gr is None
+                else ops.convert_to_numpy(gr).ravel()
                 for gr, w in zip(grads, weights)
             ]
         ).astype(np.float64)
-        w = np.concatenate([v.numpy().ravel() for v in weights])
+        w = np.concatenate([ops.convert_to_numpy(v).ravel() for v in weights])
         g32 = g.astype(np.float32).astype(np.float64)
         np.testing.assert_allclose(
             columns["grad_norm"][i], np.linalg.norm(g32), rtol=1e-5
@@ -140,10 +152,12 @@ def _check_gradient_rows(groups, got):
             columns["weight_norm"][i], np.linalg.norm(w), rtol=1e-5
         )
         np.testing.assert_allclose(
-            got["range"].numpy()[i], [g32.min(), g32.max()], rtol=1e-6
+            ops.convert_to_numpy(got["range"])[i],
+            [g32.min(), g32.max()],
+            rtol=1e-6,
         )
         np.testing.assert_array_equal(
-            got["counts"].numpy()[i],
+            ops.convert_to_numpy(got["counts"])[i],
             np.histogram(g32, 5, range=(g32.min(), g32.max()))[0],
         )
 
@@ -163,11 +177,11 @@ def test_update_ratios_match_numpy(compiled):
 
     def ratios():
         return gradient_stats.update_ratios(
-            [[tf.constant(w) for w in layer] for layer in after],
-            [[tf.constant(w) for w in layer] for layer in before],
+            [[ops.convert_to_tensor(w) for w in layer] for layer in after],
+            [[ops.convert_to_tensor(w) for w in layer] for layer in before],
         )
 
-    got = _run(ratios, compiled).numpy()
+    got = ops.convert_to_numpy(_run(ratios, compiled))
     for i in range(3):
         new = np.concatenate([w.ravel() for w in after[i]]).astype(np.float64)
         old = np.concatenate([w.ravel() for w in before[i]]).astype(np.float64)

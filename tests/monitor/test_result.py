@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 from kerasinit.monitor.result import ProbeLayout
 
@@ -35,13 +35,14 @@ def _pieces():
         "gradient_counts": [[7, 8], [9, 10]],
         "loss": [1.5],
         "input_rms": [2.0],
+        "input_cosine": [0.25],
         "finite": [1.0],
     }
 
 
 def test_pack_then_unpack_reads_every_value_by_name():
     layout = _layout()
-    flat = layout.pack(_pieces()).numpy()
+    flat = ops.convert_to_numpy(layout.pack(_pieces()))
     assert layout.exact(flat)
     result = layout.unpack(flat)
     assert list(result.layers) == ["a", "b", "c"]
@@ -52,6 +53,7 @@ def test_pack_then_unpack_reads_every_value_by_name():
     assert math.isnan(result.layers["a"]["update_ratio"])
     assert result.reference_grad_norm == 2.0
     assert result.loss == 1.5 and result.input_rms == 2.0
+    assert result.input_cosine == 0.25
     np.testing.assert_array_equal(
         result.activation_histograms["a"], [[0, 1, 1], [1, 2, 2]]
     )
@@ -61,14 +63,14 @@ def test_pack_then_unpack_reads_every_value_by_name():
 
 
 def test_signal_gain_is_each_rms_over_the_previous_one():
-    result = _layout().unpack(_layout().pack(_pieces()).numpy())
+    result = _layout().unpack(ops.convert_to_numpy(_layout().pack(_pieces())))
     gains = [result.layers[p]["signal_gain"] for p in "abc"]
     # The first layer against the input's RMS; a zero layer gives 0.
     assert gains == [4.0 / 2.0, 2.0 / 4.0, 0.0]
     pieces = _pieces()
     pieces["activations"][2][2] = 3.0
     pieces["activations"][1][2] = 0.0
-    result = _layout().unpack(_layout().pack(pieces).numpy())
+    result = _layout().unpack(ops.convert_to_numpy(_layout().pack(pieces)))
     assert result.layers["c"]["signal_gain"] == math.inf
 
 
@@ -80,7 +82,7 @@ def test_a_block_of_the_wrong_shape_is_refused():
 
 
 def test_a_vector_of_another_layout_is_refused():
-    flat = _layout().pack(_pieces()).numpy()
+    flat = ops.convert_to_numpy(_layout().pack(_pieces()))
     with pytest.raises(ValueError, match="size"):
         _layout(bins=None).unpack(flat)
 
@@ -90,8 +92,9 @@ def test_without_histograms_or_targets():
     pieces = {
         k: v
         for k, v in _pieces().items()
-        if k in ("activations", "gradients", "input_rms", "finite")
+        if k
+        in ("activations", "gradients", "input_rms", "input_cosine", "finite")
     }
-    result = layout.unpack(layout.pack(pieces).numpy())
+    result = layout.unpack(ops.convert_to_numpy(layout.pack(pieces)))
     assert result.loss is None and result.activation_histograms == {}
-    assert tf.is_tensor(layout.pack(pieces))
+    assert ops.is_tensor(layout.pack(pieces))

@@ -1,0 +1,97 @@
+"""The probe's gradients and compiling on the JAX backend."""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import keras
+
+NAME = "jax"
+# Shape mismatches surface from `jax.numpy` as TypeError or ValueError.
+USER_ERRORS = (ValueError, TypeError)
+# The first uncompiled run (`eager`) is already one compiled function.
+COMPILES = False
+
+
+def _wide_float() -> str:
+    return "float64" if jax.config.jax_enable_x64 else "float32"
+
+
+WIDE_FLOAT = _wide_float()
+
+
+def value_and_grad(forward, weights):
+    (loss, aux), grads = jax.value_and_grad(forward, has_aux=True)(weights)
+    return loss, aux, grads
+
+
+def abstract(args):
+    return jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding),
+        args,
+    )
+
+
+def eager(fn):
+    # Op-by-op, the first probe would compile each of its hundreds of
+    # operations: one function compiles in a fraction of that time.
+    return jax.jit(fn)
+
+
+def compile(fn, args):
+    # Compiled ahead of time from shapes alone: the training thread owns the
+    # arrays.
+    return jax.jit(fn).lower(*args).compile()
+
+
+def isolated_rng():
+    # Keras draws the probe's random numbers (dropout) from seed generator
+    # state, which the stateless call maps and throws away.
+    return contextlib.nullcontext()
+
+
+def place(batch):
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return batch
+
+    def put(tensor):
+        try:
+            layout = distribution.get_data_layout(tensor.shape)
+            return keras.distribution.distribute_tensor(tensor, layout)
+        except ValueError:
+            # A batch that does not split evenly: every device gets it all.
+            copied = keras.distribution.TensorLayout(
+                [None] * len(tensor.shape), distribution.device_mesh
+            )
+            return keras.distribution.distribute_tensor(tensor, copied)
+
+    return keras.tree.map_structure(
+        lambda t: None if t is None else put(t), batch
+    )
+
+
+def is_chief() -> bool:
+    return jax.process_index() == 0
+
+
+def sync(model) -> None:
+    # Between its syncs, Keras's JAX `fit` keeps the training state apart
+    # and leaves the variables without values.
+    model.jax_state_sync()
+
+
+def copy(tensor):
+    # Keras's JAX train step donates the weights' buffers; an array handed
+    # through unchanged would be the donated one.
+    return jnp.copy(tensor)
+
+
+def count_buckets(indices, length: int):
+    return jnp.bincount(indices, length=length).astype(jnp.float32)
+
+
+def weight_values(variables) -> list:
+    return [v.value for v in variables]

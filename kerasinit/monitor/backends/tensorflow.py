@@ -1,0 +1,90 @@
+"""The probe's gradients and compiling on the TensorFlow backend."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import tensorflow as tf
+
+NAME = "tensorflow"
+USER_ERRORS = (ValueError, TypeError, tf.errors.InvalidArgumentError)
+WIDE_FLOAT = "float64"
+COMPILES = True
+
+
+def value_and_grad(forward, weights):
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(weights)
+        loss, aux = forward(weights)
+    return loss, aux, tape.gradient(loss, weights)
+
+
+def abstract(args):
+    # The variables and tensors themselves: reading them on another thread
+    # is safe.
+    return args
+
+
+def eager(fn):
+    return fn
+
+
+def compile(fn, args):
+    # A concrete function: later calls skip matching the arguments against
+    # the traces, which costs more than the probe for a small model.
+    concrete = tf.function(fn, autograph=False).get_concrete_function(*args)
+    # TensorFlow instantiates and optimizes the graph at its first call: do
+    # it here rather than at the next logging event. The run reads the
+    # variables and changes nothing.
+    concrete(*args)
+    return concrete
+
+
+def isolated_rng():
+    # Keras draws the probe's random numbers (dropout) from seed generator
+    # state, which the stateless call maps and throws away.
+    return contextlib.nullcontext()
+
+
+def place(batch):
+    return batch
+
+
+def is_chief() -> bool:
+    # Multi-worker strategies read the cluster from `TF_CONFIG`: its chief
+    # writes, or worker 0 where the cluster names no chief. (Keras 3's `fit`
+    # does not run under `MultiWorkerMirroredStrategy` today,
+    # keras-team/keras#20585; the monitor is ready for when it does.)
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    if not cluster or not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return (
+        "chief" not in cluster
+        and task.get("type") == "worker"
+        and int(task.get("index", 0)) == 0
+    )
+
+
+def sync(model) -> None:
+    del model
+
+
+def copy(tensor):
+    return tf.identity(tensor)
+
+
+def count_buckets(indices, length: int):
+    return tf.math.bincount(
+        indices, minlength=length, maxlength=length, dtype=tf.float32
+    )
+
+
+def weight_values(variables) -> list:
+    # The TensorFlow variables themselves: a compiled probe reads them by
+    # reference at each call.
+    return [v.value for v in variables]

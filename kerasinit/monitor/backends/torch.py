@@ -1,0 +1,81 @@
+"""The probe's gradients on the PyTorch backend.
+
+The probe runs eagerly, as Keras's own PyTorch train step does by default;
+`torch.compile` is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import torch
+
+NAME = "torch"
+USER_ERRORS = (ValueError, TypeError, RuntimeError)
+# Keras's PyTorch segment sums return float64 input summed in float32.
+WIDE_FLOAT = "float32"
+COMPILES = False
+
+
+def value_and_grad(forward, weights):
+    weights = [w.detach().requires_grad_(True) for w in weights]
+    with torch.enable_grad():
+        loss, aux = forward(weights)
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    aux = keras.tree.map_structure(
+        lambda t: t.detach() if isinstance(t, torch.Tensor) else t, aux
+    )
+    return loss.detach(), aux, list(grads)
+
+
+def abstract(args):
+    return args
+
+
+def eager(fn):
+    return fn
+
+
+def compile(fn, args):
+    del args
+    return fn
+
+
+@contextlib.contextmanager
+def isolated_rng():
+    cpu = torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def place(batch):
+    return batch
+
+
+def is_chief() -> bool:
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized():
+        return distributed.get_rank() == 0
+    return True
+
+
+def sync(model) -> None:
+    del model
+
+
+def copy(tensor):
+    return tensor.detach().clone()
+
+
+def count_buckets(indices, length: int):
+    return torch.bincount(indices.long(), minlength=length).float()
+
+
+def weight_values(variables) -> list:
+    return [v.value.detach() for v in variables]
