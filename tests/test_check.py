@@ -364,7 +364,7 @@ def test_an_overconfident_head_is_still_flagged():
 def test_zero_kernel_pair_cannot_reach_gets_no_pair_advice():
     inp = keras.Input((16,))
     h = L.Dense(16, kernel_initializer="zeros", name="z")(inp)
-    h = L.Lambda(lambda t: t[:, ::-1])(h)
+    h = L.Lambda(lambda t: t[:, ::-1], output_shape=(16,))(h)
     model = keras.Model(inp, L.Dense(2)(keras.layers.ReLU()(h)))
     (finding,) = [f for f in ki.check(model, probe=False) if f.layer == "z"]
     assert finding.kind == "symmetric_weights"

@@ -118,9 +118,29 @@ def _interior(values, rank, margin, strides):
     return values[tuple(index) + (slice(None),)]
 
 
-def _measure(layer, input_shape, mode, rank, margin):
-    import tensorflow as tf
+def _input_gradient(layer, x, g):
+    """``J^T g``: the layer's input gradient for output gradient `g`."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return tape.gradient(y, x, output_gradients=g)
+    if backend == "jax":
+        import jax
+
+        _, pullback = jax.vjp(layer, x)
+        return pullback(g)[0]
+    if backend == "torch":
+        x = x.detach().requires_grad_(True)
+        layer(x).backward(g)
+        return x.grad
+    raise NotImplementedError(f"no input gradient on {backend}")
+
+
+def _measure(layer, input_shape, mode, rank, margin):
     rng = np.random.default_rng(0)
     layer.build(input_shape)
     attr = "pointwise_kernel" if hasattr(layer, "pointwise_kernel") else None
@@ -142,16 +162,18 @@ def _measure(layer, input_shape, mode, rank, margin):
             nonlinearity = "relu" if name == (attr or "kernel") else "linear"
             init = ki.He(nonlinearity, mode=mode, fans=kernels[name], seed=seed)
             variable.assign(init(tuple(variable.shape)))
-        x = tf.constant(rng.standard_normal((8,) + input_shape[1:]), "float32")
+        x = keras.ops.convert_to_tensor(
+            rng.standard_normal((8,) + input_shape[1:]), "float32"
+        )
         if mode == "fan_in":
             y = keras.ops.convert_to_numpy(layer(x))
             results.append(np.var(_interior(y, rank, margin, strides)))
         else:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = layer(x)
-            g = tf.constant(rng.standard_normal(y.shape), "float32")
-            dx = tape.gradient(y, x, output_gradients=g).numpy()
+            shape = tuple(layer.compute_output_shape(tuple(x.shape)))
+            g = keras.ops.convert_to_tensor(
+                rng.standard_normal(shape), "float32"
+            )
+            dx = keras.ops.convert_to_numpy(_input_gradient(layer, x, g))
             results.append(np.var(_interior(dx, rank, margin, strides)))
     return float(np.mean(results))
 
