@@ -103,6 +103,19 @@ WARNING_CLASSES: dict[str, type[HealthWarning]] = {
 }
 
 
+def _check_kind_and_severity(kind: str, severity: str) -> None:
+    if kind not in WARNING_CLASSES:
+        raise ValueError(
+            f"Expected `kind` to be one of {sorted(WARNING_CLASSES)}. "
+            f"Received: kind={kind!r}"
+        )
+    if severity not in SEVERITIES:
+        raise ValueError(
+            f"Expected `severity` to be one of {SEVERITIES}. "
+            f"Received: severity={severity!r}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     """One diagnosed problem: what, where, when, how bad, and the fix.
@@ -130,16 +143,7 @@ class Finding:
     severity: str = "warning"
 
     def __post_init__(self):
-        if self.kind not in WARNING_CLASSES:
-            raise ValueError(
-                f"Expected `kind` to be one of {sorted(WARNING_CLASSES)}. "
-                f"Received: kind={self.kind!r}"
-            )
-        if self.severity not in SEVERITIES:
-            raise ValueError(
-                f"Expected `severity` to be one of {SEVERITIES}. "
-                f"Received: severity={self.severity!r}"
-            )
+        _check_kind_and_severity(self.kind, self.severity)
 
     @property
     def warning_class(self) -> type[HealthWarning]:
@@ -196,16 +200,7 @@ class Diagnosis:
     findings: tuple[Finding, ...] = ()
 
     def __post_init__(self):
-        if self.kind not in WARNING_CLASSES:
-            raise ValueError(
-                f"Expected `kind` to be one of {sorted(WARNING_CLASSES)}. "
-                f"Received: kind={self.kind!r}"
-            )
-        if self.severity not in SEVERITIES:
-            raise ValueError(
-                f"Expected `severity` to be one of {SEVERITIES}. "
-                f"Received: severity={self.severity!r}"
-            )
+        _check_kind_and_severity(self.kind, self.severity)
 
     @property
     def warning_class(self) -> type[HealthWarning]:

@@ -26,6 +26,7 @@ from keras import ops
 
 from kerasinit.monitor import histograms
 from kerasinit.monitor.rows import Rows, group_by_key, in_input_order, size
+from kerasinit_tensorboard import schema
 
 __all__ = [
     "DEVICE_METRICS",
@@ -36,21 +37,14 @@ __all__ = [
     "saturation_fn",
 ]
 
+#: Ratios between layers, taken on the host from the device's columns.
+_HOST_METRICS = ("signal_gain",)
+
 #: The activation metrics computed on the device, each one a column of
 #: `activation_stats_many`'s result. (``signal_gain`` is a ratio of two
 #: layers' ``act_rms``, taken on the host.)
-DEVICE_METRICS = (
-    "act_mean",
-    "act_std",
-    "act_min",
-    "act_max",
-    "zero_fraction",
-    "dead_fraction",
-    "saturation_fraction",
-    "act_nonfinite",
-    "act_rms",
-    "cosine_similarity",
-    "duplicate_fraction",
+DEVICE_METRICS = tuple(
+    m for m in schema.ACTIVATION_METRICS if m not in _HOST_METRICS
 )
 
 #: Two units are duplicates when their fingerprints differ by less than this

@@ -26,3 +26,18 @@ def scalars(log_dir, tag) -> list[tuple[int, float]]:
     return [
         (step, float(v)) for step, t, v, _ in read_events(log_dir) if t == tag
     ]
+
+
+def small_model():
+    """Dense(8, relu) 'd1' and a linear head 'head', compiled with SGD."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu", name="d1"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile("sgd", "mse")
+    return model

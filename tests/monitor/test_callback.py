@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from monitor_events import records
+from monitor_events import records, small_model
 
 from kerasinit.callbacks import (
     DeadUnitsWarning,
@@ -17,19 +17,6 @@ from kerasinit.callbacks import (
     HealthWarning,
     NonFiniteWarning,
 )
-
-
-def _small_model():
-    model = keras.Sequential(
-        [
-            keras.Input((4,)),
-            keras.layers.Dense(8, activation="relu", name="d1"),
-            keras.layers.Dense(1, name="head"),
-        ]
-    )
-    model.compile("sgd", "mse")
-    return model
-
 
 X = np.zeros((32, 4), "float32")
 Y = np.zeros((32, 1), "float32")
@@ -73,7 +60,7 @@ def test_unwritable_log_dir(tmp_path):
     ],
 )
 def test_probe_that_does_not_fit_the_model(tmp_path, probe, match):
-    model = _small_model()
+    model = small_model()
     monitor = HealthMonitor(tmp_path, probe)
     monitor.set_model(model)
     with pytest.raises(ValueError, match=match):
@@ -82,7 +69,7 @@ def test_probe_that_does_not_fit_the_model(tmp_path, probe, match):
 
 def test_unknown_layer_names_list_the_available_layers(tmp_path):
     monitor = HealthMonitor(tmp_path, (X, Y), layers=["d1", "nope"])
-    monitor.set_model(_small_model())
+    monitor.set_model(small_model())
     with pytest.raises(ValueError, match=r"\['nope'\].*\['d1', 'head'\]"):
         monitor.on_train_begin()
 
@@ -99,7 +86,7 @@ def test_unknown_layer_names_list_the_available_layers(tmp_path):
 def test_layer_selection_forms(tmp_path, layers, expected):
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     monitor = HealthMonitor(tmp_path, x, layers=layers)
-    monitor.set_model(_small_model())
+    monitor.set_model(small_model())
     monitor.on_train_begin()
     assert list(monitor.last_result.layers) == expected
     # x alone: activation statistics only.
@@ -120,7 +107,7 @@ def test_dataset_probe_takes_the_first_batch_without_consuming(tmp_path):
 def test_each_new_diagnosis_is_warned_once_at_the_callers_line(
     tmp_path, caplog
 ):
-    model = _small_model()
+    model = small_model()
     model.get_layer("d1").bias.assign(-100.0 * np.ones(8, "float32"))
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     monitor = HealthMonitor(tmp_path, (x, x[:, :1]))
@@ -181,7 +168,7 @@ TRAIN_Y = TRAIN_X[:, :1] - TRAIN_X[:, 1:2]
 def _train(callbacks, learning_rate=0.05, epochs=3):
     """Weights after a seeded fit of a small regression MLP."""
     keras.utils.set_random_seed(7)
-    model = _small_model()
+    model = small_model()
     model.compile(keras.optimizers.SGD(learning_rate), "mse")
     model.fit(
         TRAIN_X,
@@ -322,7 +309,7 @@ def test_nonfinite_values_everywhere(tmp_path, caplog):
 
 def test_the_update_ratio_measures_the_steps_between_events(tmp_path):
     keras.utils.set_random_seed(3)
-    model = _small_model()
+    model = small_model()
     monitor = HealthMonitor(tmp_path, (TRAIN_X[:32], TRAIN_Y[:32]))
     kernels = []
 

@@ -7,22 +7,7 @@ rules on NumPy references, in ``test_diagnosis.py``): a minute of training
 per backend would not fit the suite's budget.
 """
 
-import importlib.util
-import pathlib
-import sys
-
-
-def _benchmark():
-    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "diagnosis.py"
-    spec = importlib.util.spec_from_file_location("diagnosis_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up while the module runs.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCHMARK = _benchmark()
+from test_diagnosis import BENCHMARK
 
 
 def test_benchmark_fast_subset_end_to_end(capsys):

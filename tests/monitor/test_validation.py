@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from monitor_events import records
+from monitor_events import records, small_model
 
 from kerasinit.callbacks import HealthMonitor
 
@@ -29,18 +29,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 4)).astype("float32")
 Y = (X[:, :1] - X[:, 1:2]).astype("float32")
-
-
-def _model():
-    model = keras.Sequential(
-        [
-            keras.Input((4,)),
-            keras.layers.Dense(8, activation="relu", name="d1"),
-            keras.layers.Dense(1, name="head"),
-        ]
-    )
-    model.compile("sgd", "mse")
-    return model
 
 
 def _written(log_dir) -> list[str]:
@@ -60,7 +48,7 @@ def _refused(log_dir, error, parts, make, model=None, x=X, y=Y):
     The error may come from the constructor or from `fit`, but before the
     first step, with every one of ``parts`` in its message.
     """
-    model = model or _model()
+    model = model or small_model()
     with pytest.raises(error) as caught:
         model.fit(x, y, epochs=1, verbose=0, callbacks=[make(log_dir)])
     message = str(caught.value)
@@ -138,7 +126,7 @@ def test_string_labels_are_fine_without_gradients(tmp_path):
     monitor = HealthMonitor(
         tmp_path, (X, np.array(["a"] * 64)), gradients=False
     )
-    _model().fit(X, Y, epochs=1, verbose=0, callbacks=[monitor])
+    small_model().fit(X, Y, epochs=1, verbose=0, callbacks=[monitor])
     assert "act_mean" in monitor.last_result.layers["d1"]
 
 
@@ -291,7 +279,7 @@ def test_numpy_integers_are_integers(tmp_path):
         )
     assert pass_through.probe_examples == 40
     keras.utils.set_random_seed(0)
-    model = _model()
+    model = small_model()
     # 64 / 16 = 4 steps per epoch, 4 epochs.
     model.fit(X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[monitor])
     steps = [(r["phase"], r["step"]) for r in records(tmp_path)]
@@ -328,7 +316,7 @@ def test_a_large_probe_is_cut_to_evenly_spaced_examples(tmp_path):
     assert all(
         np.array_equal(a, b) for a, b in zip(state, np.random.get_state())
     )
-    _model().fit(X, Y, epochs=1, verbose=0, callbacks=[monitor])
+    small_model().fit(X, Y, epochs=1, verbose=0, callbacks=[monitor])
     assert [r["phase"] for r in records(tmp_path)] == ["preflight", "epoch"]
 
 
@@ -360,7 +348,7 @@ def test_monitors_copy_before_and_after_use(tmp_path, clone):
     fresh = clone(monitor)
     assert fresh.probe_examples == 32 and fresh.layers == ["d1", "head"]
     keras.utils.set_random_seed(0)
-    model = _model()
+    model = small_model()
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[monitor])
     used = clone(monitor)
     assert used.model is None and used.last_result is not None
@@ -371,7 +359,7 @@ def test_monitors_copy_before_and_after_use(tmp_path, clone):
     )
     # Both copies train a new model and log again.
     for copied in (fresh, used):
-        other = _model()
+        other = small_model()
         other.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[copied])
         assert copied.model is other
         assert copied.last_result is not None
