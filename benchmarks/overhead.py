@@ -5,6 +5,9 @@ Run::
     python benchmarks/overhead.py              # the reference workloads
     python benchmarks/overhead.py --repeat 5   # more repetitions
     python benchmarks/overhead.py --smoke      # seconds, to check it runs
+    python benchmarks/overhead.py --smoke --samples 4096
+                                  # fit times at 4,096 samples, the rest
+                                  # at the smoke sizes
     python benchmarks/overhead.py --stats --against REV
                                   # the statistics alone, against REV's
     python benchmarks/overhead.py --backend tensorflow,jax,torch
@@ -52,10 +55,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 CONFIGS = ("plain", "tensorboard", "monitor", "monitor_50_steps")
 
 
-def _sizes(smoke: bool) -> dict:
+def _sizes(smoke: bool, samples: int | None = None) -> dict:
     if smoke:
-        return {"n": 512, "epochs": 1, "cnn_n": 256, "depths": (3, 6)}
-    return {"n": 20000, "epochs": 3, "cnn_n": 5000, "depths": (10, 50, 200)}
+        sizes = {"n": 512, "epochs": 1, "cnn_n": 256, "depths": (3, 6)}
+    else:
+        sizes = {
+            "n": 20000,
+            "epochs": 3,
+            "cnn_n": 5000,
+            "depths": (10, 50, 200),
+        }
+    if samples is not None:
+        # The CNN's step costs about four times the MLP's per sample.
+        sizes.update(n=samples, cnn_n=max(samples // 4, 128))
+    return sizes
 
 
 def _model(workload: str, depth: int = 8):
@@ -135,13 +148,15 @@ def _median_seconds(call, n: int = 5) -> float:
     return statistics.median(times)
 
 
-def run_one(workload: str, config: str, smoke: bool) -> dict:
+def run_one(
+    workload: str, config: str, smoke: bool, samples: int | None = None
+) -> dict:
     """One configuration in this process; returns its measurements."""
     import keras
 
     from kerasinit.callbacks import HealthMonitor
 
-    sizes = _sizes(smoke)
+    sizes = _sizes(smoke, samples)
     n = sizes["n"] if workload == "mlp" else sizes["cnn_n"]
     keras.utils.set_random_seed(0)
     x, y = _data(workload, n)
@@ -161,6 +176,7 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
         if isinstance(cb, HealthMonitor):
             _time_hooks(cb, hooks)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     model.fit(
         x,
         y,
@@ -172,6 +188,9 @@ def run_one(workload: str, config: str, smoke: bool) -> dict:
     fit_s = time.perf_counter() - start
     out = {
         "fit_s": fit_s,
+        # Every thread of the process: steadier than wall time on a shared
+        # machine, and it counts a background compile the wall hides.
+        "fit_cpu_s": time.process_time() - cpu_start,
         "hooks_s": hooks["s"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         / 1024,
@@ -553,6 +572,12 @@ def _child(args: list[str], backend: str | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        help="the MLP's training samples, a quarter of it the CNN's "
+        "(default 20,000, or 512 with --smoke)",
+    )
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "CONFIG"))
     parser.add_argument("--depth", type=int)
     parser.add_argument(
@@ -587,7 +612,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, smoke=args.smoke)))
+        print(
+            json.dumps(
+                run_one(*args.one, smoke=args.smoke, samples=args.samples)
+            )
+        )
         return
     if args.depth:
         print(json.dumps(run_depth(args.depth, smoke=args.smoke)))
@@ -605,7 +634,7 @@ def main() -> None:
 
     print(
         f"# {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, smoke={args.smoke}"
+        f"{os.cpu_count()} CPUs, smoke={args.smoke}, samples={args.samples}"
     )
     chosen = args.backend.split(",")
     summary = {backend: _run_backend(backend, args) for backend in chosen}
@@ -616,12 +645,16 @@ def main() -> None:
 def _run_backend(backend: str, args) -> dict:
     """Every table for one Keras backend; returns its ratios."""
     smoke = ["--smoke"] if args.smoke else []
+    samples = [] if args.samples is None else ["--samples", str(args.samples)]
     child = functools.partial(_child, backend=backend)
     summary = {}
     print(f"\n# KERAS_BACKEND={backend}")
     for workload in ("mlp", "cnn"):
         rounds = [
-            {c: child(["--one", workload, c, *smoke]) for c in CONFIGS}
+            {
+                c: child(["--one", workload, c, *smoke, *samples])
+                for c in CONFIGS
+            }
             for _ in range(args.repeat)
         ]
         print(f"\n## {workload}: fit time ({args.repeat} rounds)")
@@ -648,8 +681,9 @@ def _run_backend(backend: str, args) -> dict:
                 f"{max(r[c]['peak_rss_mb'] for r in rounds):.0f} |"
             )
         for c in CONFIGS:
-            summary[workload, c] = statistics.median(
-                r[c]["fit_s"] / r["plain"]["fit_s"] for r in rounds
+            summary[workload, c] = tuple(
+                statistics.median(r[c][key] / r["plain"][key] for r in rounds)
+                for key in ("fit_s", "fit_cpu_s")
             )
         m = [r["monitor"] for r in rounds]
         _print_floor(rounds)
@@ -660,7 +694,7 @@ def _run_backend(backend: str, args) -> dict:
             f"samples = {probe * 1e6:.1f} us/sample; training step: "
             f"{step * 1e6:.1f} us/sample; ratio {probe / step:.2f} (medians)"
         )
-        summary[workload, "probe / step"] = probe / step
+        summary[workload, "probe / step"] = (probe / step, math.nan)
         e = statistics.median(x["eager_s_per_sample"] for x in m)
         print(
             f"eager probe call: {e * 512 * 1e3:.1f} ms for 512 samples; "
@@ -689,14 +723,15 @@ def _run_backend(backend: str, args) -> dict:
 
 
 def _print_side_by_side(summary: dict) -> None:
-    """The fit-time ratios of every backend, one column each."""
+    """The fit-time ratios of every backend, wall and CPU time each."""
     backends = list(summary)
-    print("\n## side by side: fit time / plain fit, medians")
+    print("\n## side by side: time / plain fit's, medians (wall, CPU)")
     print("| workload | configuration | " + " | ".join(backends) + " |")
     print("|---|---|" + "---:|" * len(backends))
     for key in summary[backends[0]]:
         cells = " | ".join(
-            f"{summary[b].get(key, math.nan):.3f}" for b in backends
+            "{:.3f}, {:.3f}".format(*summary[b].get(key, (math.nan,) * 2))
+            for b in backends
         )
         print(f"| {key[0]} | {key[1]} | {cells} |")
 
