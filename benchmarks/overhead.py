@@ -730,7 +730,10 @@ def _print_side_by_side(summary: dict) -> None:
     print("|---|---|" + "---:|" * len(backends))
     for key in summary[backends[0]]:
         cells = " | ".join(
-            "{:.3f}, {:.3f}".format(*summary[b].get(key, (math.nan,) * 2))
+            ", ".join(
+                "-" if math.isnan(v) else f"{v:.3f}"
+                for v in summary[b].get(key, (math.nan,) * 2)
+            )
             for b in backends
         )
         print(f"| {key[0]} | {key[1]} | {cells} |")
