@@ -41,3 +41,30 @@ def small_model():
     )
     model.compile("sgd", "mse")
     return model
+
+
+def assert_same_run(expected: list[dict], got: list[dict]) -> None:
+    """Two runs' records: same steps and verdicts, statistics within 1e-3.
+
+    Gradients summed over several devices or processes round differently
+    from one device's sum, and the weights drift apart by that much step
+    after step; nothing is skipped in either run.
+    """
+    import numpy as np
+
+    assert [r["step"] for r in got] == [r["step"] for r in expected]
+    assert [r["skipped_events"] for r in got] == [0] * len(got)
+    assert [d["kind"] for d in got[-1]["diagnoses"]] == [
+        d["kind"] for d in expected[-1]["diagnoses"]
+    ]
+    for a, b in zip(expected, got):
+        assert a["stats"].keys() == b["stats"].keys()
+        for layer in a["stats"]:
+            for metric, value in a["stats"][layer].items():
+                other = b["stats"][layer][metric]
+                if value is None:
+                    assert other is None, (layer, metric)
+                    continue
+                np.testing.assert_allclose(
+                    other, value, rtol=1e-3, atol=1e-6, err_msg=metric
+                )
