@@ -8,7 +8,7 @@ Run::
 The probe holds every monitored layer's activations and gradients for all
 of its examples at once, so its memory grows with the number of examples.
 `HealthMonitor` keeps at most ``max_probe_examples`` of them (default
-`kerasinit.monitor.callback.MAX_PROBE_EXAMPLES`), evenly spaced. This
+`kerasinit.monitor.probe_data.MAX_PROBE_EXAMPLES`), evenly spaced. This
 prints, for a small CNN, the peak resident memory (``ru_maxrss``) and the
 wall and process CPU time of one `fit` with probes of several sizes: with
 the cap (the default) and without it (``max_probe_examples=None``).
