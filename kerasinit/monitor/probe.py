@@ -48,9 +48,13 @@ from kerasinit.monitor.selection import (
     reference_layer,
 )
 
-__all__ = ["Probe", "ProbeDoesNotFit"]
+__all__ = ["GRADIENT_COLUMNS", "Probe", "ProbeDoesNotFit", "input_rms"]
 
 logger = logging.getLogger("kerasinit.monitor")
+
+#: The gradient group's columns: the device statistics, then the relative
+#: size of the weight update.
+GRADIENT_COLUMNS = gradient_stats.DEVICE_METRICS + ("update_ratio",)
 
 # The attribute on a model holding {cache key -> _Traced}. It lives on the
 # model, not in a module-level map: the compiled function references the
@@ -71,8 +75,9 @@ class _Traced:
         self.skipped = skipped
 
 
-def _input_rms(x):
-    """``[1]`` the RMS of every float input value (NaN when none is)."""
+def input_rms(x):
+    """``[1]`` the RMS of every float value of the inputs `x` (NaN when
+    none is)."""
     floats = [
         ops.reshape(ops.cast(t, "float32"), [-1])
         for t in keras.tree.flatten(x)
@@ -239,7 +244,7 @@ class Probe:
             )
         bins = self.bins if self.histograms else None
         pieces: dict[str, Any] = {
-            "input_rms": _input_rms(x),
+            "input_rms": input_rms(x),
             "input_cosine": activation_stats.input_cosine(
                 keras.tree.flatten(x)
             ),
@@ -289,7 +294,7 @@ class Probe:
                 updates = gradient_stats.update_ratios(now, before)
                 columns = dict(gst["columns"], update_ratio=updates)
                 pieces["gradients"] = ops.stack(
-                    [columns[c] for c in _GRADIENT_COLUMNS], axis=1
+                    [columns[c] for c in GRADIENT_COLUMNS], axis=1
                 )
                 if bins:
                     pieces["gradient_range"] = gst["range"]
@@ -311,7 +316,7 @@ class Probe:
             ),
             reference_row=owner_row.get(self.reference),
             activation_columns=activation_stats.DEVICE_METRICS,
-            gradient_columns=_GRADIENT_COLUMNS,
+            gradient_columns=GRADIENT_COLUMNS,
             bins=bins,
             with_grads=with_grads,
         )
@@ -531,6 +536,3 @@ class Probe:
             self._previous_known = True
         return result
 
-
-# The gradient group's columns: the device statistics, then the update size.
-_GRADIENT_COLUMNS = gradient_stats.DEVICE_METRICS + ("update_ratio",)

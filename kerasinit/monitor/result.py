@@ -154,7 +154,23 @@ class ProbeLayout:
                 known; without them ``update_ratio`` is NaN. Defaults to
                 `True`.
         """
-        blocks = self.split(np.asarray(flat, np.float32))
+        return self.from_blocks(
+            self.split(np.asarray(flat, np.float32)), updates_known
+        )
+
+    def from_blocks(
+        self, blocks: Mapping[str, np.ndarray], updates_known: bool = True
+    ) -> ProbeResult:
+        """The `ProbeResult` of the blocks of `blocks`, each given by name.
+
+        The blocks may have reached the host in more than one transfer (the
+        training-batch source sends its forward and its gradient blocks
+        from two points of the train step).
+        """
+        blocks = {
+            name: np.asarray(blocks[name], np.float32).reshape(shape)
+            for name, shape in self.blocks()
+        }
         layers: dict[str, dict[str, float]] = {p: {} for p in self.paths}
         act_hist, grad_hist = {}, {}
         input_rms = float(blocks["input_rms"][0])

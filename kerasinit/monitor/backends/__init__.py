@@ -43,6 +43,21 @@ here, and every module defines the same names:
 - ``weight_values(variables)``: the values to pass `fn` for these model
   variables (what the stateless call maps them to).
 
+Inside Keras's own train step (`kerasinit.monitor.in_step`):
+
+- ``step_count(model, args)``: in the train step being traced (or run),
+  the number of updates done before it, from the arguments of
+  ``model.train_step`` or the optimizer; `None` where the host counts
+  (PyTorch runs its step eagerly, once per call).
+- ``Outbox()``: ``snapshot(variables, due)`` returns the variables'
+  values from before the update, which the update leaves as they are
+  (copies made on due steps only, where a backend updates in place);
+  ``send(name, due, step, size, compute)`` computes the
+  float32 vector ``compute()`` of `size` values only when `due` (a
+  conditional on the device) and keeps it with its step;
+  ``receive()`` returns ``{name: (step, NumPy vector)}`` of the latest
+  vectors, in one transfer each.
+
 Only the module of the running backend is imported, so a JAX or PyTorch
 process never imports TensorFlow.
 """

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import jax
 import jax.numpy as jnp
 import keras
+import numpy as np
 
 NAME = "jax"
 # Shape mismatches surface from `jax.numpy` as TypeError or ValueError.
@@ -95,3 +97,52 @@ def count_buckets(indices, length: int):
 
 def weight_values(variables) -> list:
     return [v.value for v in variables]
+
+
+# -- inside Keras's train step (`kerasinit.monitor.in_step`) -------------------
+
+
+def step_count(model, args):
+    # Keras's JAX train step is pure: the count is the optimizer's
+    # `iterations` among the state it is passed, ``(trainable,
+    # non-trainable, optimizer, metrics)``.
+    optimizer = model.optimizer
+    index = next(
+        i
+        for i, v in enumerate(optimizer.variables)
+        if v is optimizer.iterations
+    )
+    return args[0][2][index]
+
+
+class Outbox:
+    """A host callback on due steps only (`jax.lax.cond`); read at events.
+
+    The statistics are computed inside the jitted step and cross to the
+    host once, on the steps that are due.
+    """
+
+    def __init__(self):
+        self._received: dict = {}
+
+    def snapshot(self, variables, due):
+        # Arrays are values: an update makes new ones.
+        return [v.value for v in variables]
+
+    def _receive(self, name, step, values):
+        self._received[name] = (int(step), np.asarray(values, np.float32))
+
+    def send(self, name, due, step, size, compute):
+        def now():
+            jax.debug.callback(
+                functools.partial(self._receive, name),
+                step,
+                compute().astype(jnp.float32),
+            )
+
+        jax.lax.cond(due, now, lambda: None)
+
+    def receive(self):
+        # The callbacks of the steps dispatched so far have run.
+        jax.effects_barrier()
+        return dict(self._received)

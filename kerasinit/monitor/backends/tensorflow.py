@@ -88,3 +88,82 @@ def weight_values(variables) -> list:
     # The TensorFlow variables themselves: a compiled probe reads them by
     # reference at each call.
     return [v.value for v in variables]
+
+
+# -- inside Keras's train step (`kerasinit.monitor.in_step`) -------------------
+
+
+def step_count(model, args):
+    # Read here, before the update adds one (a variable is otherwise read
+    # where it is used); with `steps_per_execution` each step of the loop
+    # reads its own count.
+    return tf.identity(model.optimizer.iterations.value)
+
+
+class Outbox:
+    """Device variables the train step assigns on due steps; read at events.
+
+    An assignment inside `tf.cond` runs only when the step is due, and
+    compiles under XLA (a host callback would not).
+    """
+
+    def __init__(self):
+        self._slots: dict[str, tuple[tf.Variable, tf.Variable]] = {}
+        self._before: list[tf.Variable] = []
+
+    def snapshot(self, variables, due):
+        # A read held across the update would make TensorFlow copy every
+        # weight on every step (copy-on-write); a copy into variables of
+        # our own costs nothing on the steps that are not due.
+        shapes = [(tuple(v.shape), v.dtype) for v in variables]
+        if [(tuple(b.shape), b.dtype) for b in self._before] != [
+            (s, tf.as_dtype(d)) for s, d in shapes
+        ]:
+            with tf.init_scope():
+                self._before = [
+                    tf.Variable(tf.zeros(s, d), trainable=False)
+                    for s, d in shapes
+                ]
+        before = self._before
+
+        def now():
+            for copy, v in zip(before, variables):
+                copy.assign(v.value)
+            return tf.constant(True)
+
+        tf.cond(due, now, lambda: tf.constant(False))
+        return before
+
+    def send(self, name, due, step, size, compute):
+        slot = self._slots.get(name)
+        if slot is None or int(slot[0].shape[0]) != size:
+            # Created once, outside the traced function, whose graph then
+            # holds them.
+            with tf.init_scope():
+                slot = (
+                    tf.Variable(
+                        tf.zeros([size], tf.float32),
+                        trainable=False,
+                        name=f"kerasinit_{name}",
+                    ),
+                    tf.Variable(
+                        tf.constant(-1, tf.int64),
+                        trainable=False,
+                        name=f"kerasinit_{name}_step",
+                    ),
+                )
+            self._slots[name] = slot
+        values, at = slot
+
+        def now():
+            values.assign(tf.cast(compute(), tf.float32))
+            at.assign(tf.cast(step, tf.int64))
+            return tf.constant(True)
+
+        tf.cond(due, now, lambda: tf.constant(False))
+
+    def receive(self):
+        return {
+            name: (int(at.numpy()), values.numpy())
+            for name, (values, at) in self._slots.items()
+        }

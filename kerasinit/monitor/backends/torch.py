@@ -79,3 +79,35 @@ def count_buckets(indices, length: int):
 
 def weight_values(variables) -> list:
     return [v.value.detach() for v in variables]
+
+
+# -- inside Keras's train step (`kerasinit.monitor.in_step`) -------------------
+
+
+def step_count(model, args):
+    # The step runs eagerly, once per call: the host counts (reading the
+    # optimizer's counter would wait for the device every step).
+    return None
+
+
+class Outbox:
+    """Tensors kept on the device on due steps; one transfer at the event."""
+
+    def __init__(self):
+        self._received: dict = {}
+
+    def snapshot(self, variables, due):
+        # The optimizer updates the parameters in place: copies, made on
+        # due steps only.
+        return [v.value.detach().clone() for v in variables] if due else None
+
+    def send(self, name, due, step, size, compute):
+        if due:
+            with torch.no_grad():
+                self._received[name] = (int(step), compute().detach())
+
+    def receive(self):
+        return {
+            name: (step, values.float().cpu().numpy())
+            for name, (step, values) in self._received.items()
+        }

@@ -1,0 +1,493 @@
+"""`InStep`: statistics of the training batch, from inside Keras's train step.
+
+The probe (`kerasinit.monitor.probe`) runs a forward and backward pass of
+its own on a fixed batch: a picture comparable across time, at the price
+of one extra pass per event. Here the statistics come from the pass the
+train step already makes, on the batch it trains on:
+
+- activation statistics from the layer outputs of that forward pass,
+  captured by the same `LayerOutputs` wrappers as the probe's, installed
+  while Keras traces its train function, and reduced when the step
+  computes its loss (``model.compute_loss``: every output is known then);
+- gradient statistics from the gradients the optimizer applies
+  (``optimizer.apply``, the innermost optimizer under a
+  `keras.optimizers.LossScaleOptimizer`, so the gradients are unscaled),
+  with the weights before and after the update.
+
+Both are computed only on due steps, behind a conditional on the device
+(``optimizer.iterations % every_n_steps == 0``; the other steps do
+nothing more), and reach the host in one small vector each, at the event
+(`kerasinit.monitor.backends`' ``Outbox``). The train function is traced
+once with the wrappers in place, and traced again without them after
+`fit`. Nothing the step computes is changed: the statistics are taken of
+values it computes anyway, behind `stop_gradient`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasinit.monitor import activation_stats, backends, gradient_stats
+from kerasinit.monitor.capture import LayerOutputs
+from kerasinit.monitor.probe import GRADIENT_COLUMNS, input_rms
+from kerasinit.monitor.result import ProbeLayout, ProbeResult
+from kerasinit.monitor.selection import LayerSpec, leaf_layers
+
+__all__ = ["BatchResult", "InStep"]
+
+logger = logging.getLogger("kerasinit.monitor")
+
+_FORWARD = "forward"
+_GRADIENTS = "gradients"
+
+# Statistics that stay exact when a value is not finite.
+_COUNTS = ("act_nonfinite", "grad_nonfinite")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    """One event's statistics of the training batch.
+
+    Attributes:
+        step: the number of updates done before the measured step (the
+            weights it measured are those after `step` updates).
+        result: the statistics, as the probe's (`update_ratio` is the
+            relative size of this one step's update).
+        examples: the training batch's example count.
+    """
+
+    step: int
+    result: ProbeResult
+    examples: int | None
+
+
+@dataclasses.dataclass
+class _Step:
+    """What one traced (or, on PyTorch, run) train step measures."""
+
+    due: Any
+    step: Any
+    forward_sent: bool = False
+    gradients_sent: bool = False
+
+
+class InStep:
+    """Measures the training batch inside the train step on due steps.
+
+    A context manager: entering installs the wrappers (layer calls, the
+    model's ``train_step`` and ``compute_loss``, the optimizer's
+    ``apply``) and makes Keras build its train function again; leaving
+    removes them and drops that function, so the next `fit` traces a plain
+    one.
+
+    Args:
+        model: the built, compiled model.
+        specs: the layers to monitor (`selection.monitored_layers`).
+        every_n_steps: measure the steps whose count of earlier updates is
+            a multiple of this.
+        reference: path of the last layer with trainable weights.
+        saturation_threshold: as `kerasinit.monitor.probe.Probe`'s.
+            Defaults to `0.05`.
+        histograms: bucket activations and gradients. Defaults to `True`.
+        gradients: measure the applied gradients. Defaults to `True`.
+        bins: histogram buckets. Defaults to `30`.
+    """
+
+    def __init__(
+        self,
+        model,
+        specs: list[LayerSpec],
+        *,
+        every_n_steps: int,
+        reference: str | None = None,
+        saturation_threshold: float = 0.05,
+        histograms: bool = True,
+        gradients: bool = True,
+        bins: int = 30,
+    ):
+        self.model = model
+        self.specs = list(specs)
+        self.every_n_steps = int(every_n_steps)
+        self.reference = reference
+        self.saturation_threshold = saturation_threshold
+        self.histograms = histograms
+        self.gradients = gradients
+        self.bins = bins if histograms else None
+        self._backend = backends.current()
+        self._leaves = dict(leaf_layers(model))
+        self._outbox = self._backend.Outbox()
+        self._outputs: LayerOutputs | None = None
+        self._captured: dict = {}
+        self._installed: list[tuple[Any, str, bool, Any]] = []
+        self._current: _Step | None = None
+        self._host_step = 0
+        # What the latest trace measured: the layout of its vectors.
+        self._paths: tuple[str, ...] = ()
+        self._saturation: dict[str, Any] = {}
+        self._owners: tuple[str, ...] = ()
+        self._taken = -1
+
+    # -- installing --------------------------------------------------------
+
+    def __enter__(self) -> InStep:
+        model = self.model
+        try:
+            watched = {s.path: s.layer for s in self.specs}
+            self._outputs = LayerOutputs(watched)
+            self._captured = self._outputs.__enter__()
+            self._wrap(model, "train_step", self._train_step)
+            self._wrap(model, "compute_loss", self._compute_loss)
+            if self.gradients and model.optimizer is not None:
+                optimizer = model.optimizer
+                # A loss-scale optimizer unscales before its inner one.
+                while hasattr(optimizer, "inner_optimizer"):
+                    optimizer = optimizer.inner_optimizer
+                self._optimizer = optimizer
+                self._wrap(optimizer, "apply", self._apply)
+            self._host_step = int(
+                ops.convert_to_numpy(model.optimizer.iterations)
+            )
+            # `fit` made its train function before the callbacks' first
+            # hook; the one it calls from now on is traced with the wrappers.
+            model.make_train_function(force=True)
+        except BaseException:
+            self._restore()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._restore()
+
+    def _wrap(self, owner, name: str, make) -> None:
+        had_own = name in vars(owner)
+        original = getattr(owner, name)
+        wrapper = functools.wraps(original)(make(original))
+        # Past Keras's attribute tracking: no layer state.
+        object.__setattr__(owner, name, wrapper)
+        self._installed.append((owner, name, had_own, original))
+
+    def _restore(self) -> None:
+        while self._installed:
+            owner, name, had_own, original = self._installed.pop()
+            if had_own:
+                object.__setattr__(owner, name, original)
+            else:
+                object.__delattr__(owner, name)
+        if self._outputs is not None:
+            self._outputs.__exit__(None, None, None)
+            self._outputs = None
+            # Traced with the wrappers: the next `fit` makes a plain one.
+            self.model.train_function = None
+
+    # -- inside the step ---------------------------------------------------
+
+    def _train_step(self, original):
+        def train_step(*args, **kwargs):
+            count = self._backend.step_count(self.model, args)
+            if count is None:
+                count = self._host_step
+                due = count % self.every_n_steps == 0
+            else:
+                due = ops.equal(ops.mod(count, self.every_n_steps), 0)
+            self._captured.clear()
+            self._current = _Step(due=due, step=count)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._current = None
+                self._captured.clear()
+                self._host_step += 1
+
+        return train_step
+
+    def _compute_loss(self, original):
+        def compute_loss(*args, **kwargs):
+            loss = original(*args, **kwargs)
+            current = self._current
+            if current is not None and not current.forward_sent:
+                current.forward_sent = True
+                x = kwargs["x"] if "x" in kwargs else (args[0] if args else None)
+                self._send_forward(current, x, loss)
+            return loss
+
+        return compute_loss
+
+    def _apply(self, original):
+        def apply(grads, trainable_variables=None):
+            current = self._current
+            if current is None or current.gradients_sent:
+                return original(grads, trainable_variables)
+            current.gradients_sent = True
+            variables = (
+                list(trainable_variables)
+                if trainable_variables is not None
+                else list(self.model.trainable_variables)
+            )
+            grads = list(grads)
+            if len(variables) != len(grads):
+                return original(grads, trainable_variables)
+            groups = self._weight_groups(variables)
+            flat = [i for _, idx in groups for i in idx]
+            before = self._outbox.snapshot(
+                [variables[i] for i in flat], current.due
+            )
+            out = original(grads, trainable_variables)
+            self._send_gradients(current, groups, grads, variables, before)
+            return out
+
+        return apply
+
+    # -- the statistics ----------------------------------------------------
+
+    def _forward_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
+        p, bins = len(self._paths), self.bins
+        blocks = []
+        if p:
+            columns = len(activation_stats.DEVICE_METRICS)
+            blocks.append(("activations", (p, columns)))
+            if bins:
+                blocks.append(("activation_counts", (p, bins)))
+        return blocks + [
+            ("input_rms", (1,)),
+            ("input_cosine", (1,)),
+            ("loss", (1,)),
+            ("examples", (1,)),
+            ("finite", (1,)),
+        ]
+
+    def _send_forward(self, current: _Step, x, loss) -> None:
+        specs, outputs = [], {}
+        for spec in self.specs:
+            out = self._captured.get(spec.path)
+            if out is None or not activation_stats.is_float(out):
+                continue
+            specs.append(spec)
+            outputs[spec.path] = out
+        self._paths = tuple(s.path for s in specs)
+        blocks = self._forward_blocks()
+        size = sum(int(np.prod(shape)) for _, shape in blocks)
+        saturation = []
+        for s in specs:
+            sat = s.saturation()
+            saturation.append(
+                (sat[0], self.saturation_threshold * sat[1]) if sat else None
+            )
+
+        def compute():
+            tensors = [
+                ops.cast(ops.stop_gradient(outputs[s.path]), "float32")
+                for s in specs
+            ]
+            inputs = [
+                ops.stop_gradient(t)
+                for t in keras.tree.flatten(x)
+                if t is not None
+            ]
+            first = inputs[0] if inputs else None
+            pieces = {
+                "input_rms": input_rms(inputs),
+                "input_cosine": activation_stats.input_cosine(inputs),
+                "loss": ops.reshape(
+                    ops.cast(ops.stop_gradient(loss), "float32"), [1]
+                ),
+                "examples": ops.reshape(
+                    ops.cast(ops.shape(first)[0], "float32")
+                    if first is not None
+                    else ops.convert_to_tensor(math.nan, "float32"),
+                    [1],
+                ),
+            }
+            finite = ops.convert_to_tensor(True)
+            if tensors:
+                act = activation_stats.activation_stats_many(
+                    tensors,
+                    dead_values=[s.dead_value for s in specs],
+                    saturation=saturation,
+                    bins=self.bins,
+                    masked=False,
+                )
+                pieces["activations"] = ops.stack(
+                    [
+                        act["columns"][c]
+                        for c in activation_stats.DEVICE_METRICS
+                    ],
+                    axis=1,
+                )
+                if self.bins:
+                    pieces["activation_counts"] = act["counts"]
+                finite = act["all_finite"]
+            pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
+            return _pack(blocks, pieces)
+
+        self._outbox.send(_FORWARD, current.due, current.step, size, compute)
+
+    def _weight_groups(self, variables) -> list[tuple[str, list[int]]]:
+        """``(owner, indices in variables)`` of each measured owner."""
+        where = {id(v): i for i, v in enumerate(variables)}
+        wanted = [
+            s.weight_owner
+            for s in self.specs
+            if s.path in self._captured and s.weight_owner is not None
+        ] + [self.reference]
+        groups = []
+        for owner in dict.fromkeys(w for w in wanted if w is not None):
+            idx = [
+                where[id(v)]
+                for v in self._leaves[owner].trainable_weights
+                if id(v) in where
+            ]
+            if idx:
+                groups.append((owner, idx))
+        return groups
+
+    def _gradient_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
+        o, bins = len(self._owners), self.bins
+        blocks = []
+        if o:
+            blocks.append(("gradients", (o, len(GRADIENT_COLUMNS))))
+            if bins:
+                blocks.append(("gradient_range", (o, 2)))
+                blocks.append(("gradient_counts", (o, bins)))
+        return blocks + [("finite", (1,))]
+
+    def _send_gradients(self, current, groups, grads, variables, before):
+        self._owners = tuple(owner for owner, _ in groups)
+        blocks = self._gradient_blocks()
+        size = sum(int(np.prod(shape)) for _, shape in blocks)
+        scale = getattr(self._optimizer, "loss_scale_factor", None)
+
+        def compute():
+            pieces = {}
+            finite = ops.convert_to_tensor(True)
+            if groups:
+                g_groups, now, then = [], [], []
+                pos = 0
+                for _, idx in groups:
+                    gs = [
+                        None
+                        if grads[i] is None
+                        else ops.stop_gradient(
+                            grads[i] if scale is None else grads[i] / scale
+                        )
+                        for i in idx
+                    ]
+                    after = [ops.stop_gradient(variables[i].value) for i in idx]
+                    earlier = [
+                        ops.convert_to_tensor(b)
+                        for b in before[pos : pos + len(idx)]
+                    ]
+                    pos += len(idx)
+                    g_groups.append((gs, earlier))
+                    now.append(after)
+                    then.append(earlier)
+                gst = gradient_stats.gradient_stats_many(
+                    g_groups, bins=self.bins, masked=False
+                )
+                updates = gradient_stats.update_ratios(now, then)
+                columns = dict(gst["columns"], update_ratio=updates)
+                pieces["gradients"] = ops.stack(
+                    [columns[c] for c in GRADIENT_COLUMNS], axis=1
+                )
+                if self.bins:
+                    pieces["gradient_range"] = gst["range"]
+                    pieces["gradient_counts"] = gst["counts"]
+                finite = gst["all_finite"]
+            pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
+            return _pack(blocks, pieces)
+
+        self._outbox.send(_GRADIENTS, current.due, current.step, size, compute)
+
+    # -- on the host -------------------------------------------------------
+
+    def take(self) -> BatchResult | None:
+        """The statistics of the latest measured step, once.
+
+        Returns:
+            A `BatchResult`, or `None` when no step was measured since the
+            previous call.
+        """
+        received = self._outbox.receive()
+        forward = received.get(_FORWARD)
+        if forward is None or forward[0] <= self._taken:
+            return None
+        step, flat = forward
+        self._taken = step
+        blocks = _split(self._forward_blocks(), flat)
+        grads = received.get(_GRADIENTS)
+        with_grads = grads is not None and grads[0] == step
+        if with_grads:
+            g_blocks = _split(self._gradient_blocks(), grads[1])
+            finite = min(blocks["finite"][0], g_blocks["finite"][0])
+            blocks.update(g_blocks)
+            blocks["finite"] = np.array([finite], np.float32)
+        owners = self._owners if with_grads else ()
+        row = {o: i for i, o in enumerate(owners)}
+        layout = ProbeLayout(
+            paths=self._paths,
+            owners=owners,
+            grad_rows=tuple(
+                (s.path, row[s.weight_owner])
+                for s in self.specs
+                if s.path in self._paths and s.weight_owner in row
+            ),
+            reference_row=row.get(self.reference),
+            activation_columns=activation_stats.DEVICE_METRICS,
+            gradient_columns=GRADIENT_COLUMNS,
+            bins=self.bins,
+            with_grads=with_grads,
+        )
+        if blocks["finite"][0] != 1.0:
+            layout = _keep_counts_only(layout, blocks)
+        examples = float(blocks["examples"][0])
+        return BatchResult(
+            step=step,
+            result=layout.from_blocks(blocks),
+            examples=int(examples) if math.isfinite(examples) else None,
+        )
+
+
+def _pack(blocks, pieces):
+    flat = []
+    for name, shape in blocks:
+        block = ops.cast(pieces[name], "float32")
+        flat.append(ops.reshape(block, [int(np.prod(shape))]))
+    return ops.concatenate(flat, axis=0)
+
+
+def _split(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
+    out, pos = {}, 0
+    flat = np.asarray(flat, np.float32)
+    for name, shape in blocks:
+        size = int(np.prod(shape))
+        out[name] = flat[pos : pos + size].reshape(shape)
+        pos += size
+    return out
+
+
+def _keep_counts_only(layout: ProbeLayout, blocks: dict) -> ProbeLayout:
+    """Keep what stays exact when some value of the step was not finite.
+
+    The step's statistics are taken without masks (a second, masked pass
+    is not possible inside the step): with a NaN or infinity somewhere only
+    the non-finite counts are exact. The rest reads "not measured", and
+    the layout returned has no histograms.
+    """
+    for name, columns in (
+        ("activations", layout.activation_columns),
+        ("gradients", layout.gradient_columns),
+    ):
+        if name in blocks:
+            block = blocks[name].copy()
+            for j, column in enumerate(columns):
+                if column not in _COUNTS:
+                    block[:, j] = np.nan
+            blocks[name] = block
+    return dataclasses.replace(layout, bins=None)
