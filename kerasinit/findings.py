@@ -185,6 +185,9 @@ class Diagnosis:
             optimizer (e.g. "kernel std 1.0 is 16x the He std 0.0625").
         advice: one concrete fix.
         findings: the per-layer findings this diagnosis groups.
+        source: what was measured: ``"probe"`` (the monitor's fixed probe
+            batch) or ``"batch"`` (the training batch, inside the train
+            step).
     """
 
     kind: str
@@ -198,9 +201,15 @@ class Diagnosis:
     cause: str
     advice: str
     findings: tuple[Finding, ...] = ()
+    source: str = "probe"
 
     def __post_init__(self):
         _check_kind_and_severity(self.kind, self.severity)
+        if self.source not in ("probe", "batch"):
+            raise ValueError(
+                'Expected `source` to be "probe" or "batch". '
+                f"Received: source={self.source!r}"
+            )
 
     @property
     def warning_class(self) -> type[HealthWarning]:
@@ -216,7 +225,8 @@ class Diagnosis:
             else ""
         )
         kind = self.kind.replace("_", " ")
-        return f"{kind} from '{where}'{span}: {self.evidence}"
+        on = " (on the training batch)" if self.source == "batch" else ""
+        return f"{kind} from '{where}'{span}{on}: {self.evidence}"
 
     def __str__(self) -> str:
         return f"{self.message} Likely cause: {self.cause} Fix: {self.advice}"
@@ -240,4 +250,5 @@ class Diagnosis:
             "cause": self.cause,
             "advice": self.advice,
             "findings": [f.to_dict() for f in self.findings],
+            "source": self.source,
         }

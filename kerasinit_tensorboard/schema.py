@@ -7,8 +7,10 @@ TensorBoard itself, can import it without TensorFlow.
 Layout of a log directory::
 
     log_dir/
-      kerasinit/         <- RUN_SUBDIR: the monitor's own run
+      kerasinit/         <- RUN_SUBDIR: the monitor's own run (the probe)
         events.out.tfevents...
+      kerasinit-batch/   <- BATCH_RUN_SUBDIR: the training batch's, if
+        events.out...       measured (same tags)
       train/ validation/ <- keras.callbacks.TensorBoard, if also used
 
 Tags, with ``{layer}`` the layer's path in the model (nested models joined
@@ -45,6 +47,9 @@ import json
 PLUGIN_NAME = "kerasinit"
 SCHEMA_VERSION = 2
 RUN_SUBDIR = "kerasinit"
+#: The run of the statistics measured on the training batch, inside the
+#: train step (``HealthMonitor(source="batch")``), beside `RUN_SUBDIR`.
+BATCH_RUN_SUBDIR = "kerasinit-batch"
 RECORD_TAG = "kerasinit/record"
 FINDINGS_TEXT_TAG = "kerasinit/findings"
 ACTIVATION_HISTOGRAM_PREFIX = "activations"

@@ -7,6 +7,7 @@ write; `probe` measures, `diagnosis` judges, `summaries` writes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import operator
 import os
@@ -20,6 +21,7 @@ import keras
 
 from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import diagnosis, selection, summaries
+from kerasinit.monitor.in_step import BatchResult, InStep
 from kerasinit.monitor.model_facts import model_facts
 from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
 from kerasinit.monitor.probe_data import (
@@ -36,6 +38,7 @@ from kerasinit.monitor.probe_data import (
     _to_tensors,
 )
 from kerasinit.monitor.result import ProbeResult
+from kerasinit_tensorboard import schema
 
 __all__ = ["HealthMonitor"]
 
@@ -148,13 +151,26 @@ class HealthMonitor(keras.callbacks.Callback):
             every time, no random state used), with one warning, which
             bounds the probe's memory. `None` keeps every example.
             Defaults to `HealthMonitor.MAX_PROBE_EXAMPLES` (1024).
+        source: what the `every_n_steps` events measure. ``"probe"``: the
+            probe batch, in a forward and backward pass of its own (a
+            picture comparable across time). ``"batch"``: the training
+            batch itself, inside Keras's compiled train step, from the
+            pass it makes anyway (fine cadence at almost no cost; the
+            batch changes every step). The pre-flight and the per-epoch
+            events always measure the probe. Training-batch events go to
+            ``log_dir/kerasinit-batch``, with the same tags, and their
+            diagnoses say "on the training batch". Defaults to
+            ``"probe"``.
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
             order.
         last_result: the `kerasinit.monitor.result.ProbeResult` of the
-            latest event (``last_result.layers[path][metric]``), or `None`
-            before the first.
+            latest probe event (``last_result.layers[path][metric]``), or
+            `None` before the first.
+        last_batch_result: the `kerasinit.monitor.in_step.BatchResult`
+            of the latest training-batch event (``source="batch"``), or
+            `None`.
         skipped_events: how many events failed inside the monitor (a
             statistic, writing the event file, a full disk...) and were
             skipped; training went on unchanged. Read-only.
@@ -192,6 +208,7 @@ class HealthMonitor(keras.callbacks.Callback):
         warn: bool = True,
         compile: bool | str = "auto",
         max_probe_examples: int | None = MAX_PROBE_EXAMPLES,
+        source: str = "probe",
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
@@ -239,6 +256,17 @@ class HealthMonitor(keras.callbacks.Callback):
                 'Expected `compile` to be True, False or "auto". '
                 f"Received: compile={compile!r}"
             )
+        if source not in ("probe", "batch"):
+            raise ValueError(
+                'Expected `source` to be "probe" or "batch". '
+                f"Received: source={source!r}"
+            )
+        if source == "batch" and every_n_steps is None:
+            raise ValueError(
+                'Expected `every_n_steps` to be set with source="batch": '
+                "it is the cadence of the training-batch events. "
+                f"Received: every_n_steps=None, source={source!r}"
+            )
         if probe is None:
             raise ValueError(
                 "Expected `probe` to be a batch: x, (x, y), (x, y, "
@@ -255,6 +283,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.warn = bool(warn)
         self.compile = compile
         self.max_probe_examples = max_probe_examples
+        self.source = source
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._check_log_dir()
@@ -265,7 +294,14 @@ class HealthMonitor(keras.callbacks.Callback):
         )
         self._bound_probe()
         self._writer = summaries.EventWriter(self.log_dir)
+        self._batch_writer = summaries.EventWriter(
+            self.log_dir, run=schema.BATCH_RUN_SUBDIR
+        )
         self._diagnoser: diagnosis.Diagnoser | None = None
+        self._batch_diagnoser: diagnosis.Diagnoser | None = None
+        self._in_step: InStep | None = None
+        self._in_step_open = False
+        self._batch_event = 0
         self._probe: Probe | None = None
         self._specs: list[selection.LayerSpec] = []
         self._layer_info: list[dict] = []
@@ -278,10 +314,12 @@ class HealthMonitor(keras.callbacks.Callback):
         self._epoch_base = 0
         self._last_step: int | None = None
         self._batches = 0
+        self._batch_seen: int | None = None
         self._compile_pending = False
         self._skipped_events = 0
         self._failure_logged = False
         self.last_result: ProbeResult | None = None
+        self.last_batch_result: BatchResult | None = None
 
     # -- pickling ----------------------------------------------------------
 
@@ -289,7 +327,16 @@ class HealthMonitor(keras.callbacks.Callback):
     # `on_train_begin` (the probe with its compiled function, weight copies
     # and compiling thread; the selected layers; the diagnoser, whose facts
     # are read from the model) or on the first write (the open event file).
-    _NOT_COPIED = ("_model", "_probe", "_specs", "_diagnoser", "_writer")
+    _NOT_COPIED = (
+        "_model",
+        "_probe",
+        "_specs",
+        "_diagnoser",
+        "_writer",
+        "_in_step",
+        "_batch_diagnoser",
+        "_batch_writer",
+    )
 
     def __getstate__(self) -> dict:
         """The monitor's settings and history, without what holds the model.
@@ -331,6 +378,12 @@ class HealthMonitor(keras.callbacks.Callback):
         self._specs = []
         self._diagnoser = None
         self._writer = summaries.EventWriter(self.log_dir)
+        self._in_step = None
+        self._in_step_open = False
+        self._batch_diagnoser = None
+        self._batch_writer = summaries.EventWriter(
+            self.log_dir, run=schema.BATCH_RUN_SUBDIR
+        )
 
     @property
     def skipped_events(self) -> int:
@@ -442,6 +495,23 @@ class HealthMonitor(keras.callbacks.Callback):
             facts=self._model_facts,
             reference_layer=p.reference,
         )
+        self._in_step = None
+        if self.source == "batch":
+            self._in_step = InStep(
+                model,
+                self._specs,
+                every_n_steps=self.every_n_steps,
+                reference=p.reference,
+                saturation_threshold=self.thresholds.saturation_derivative,
+                histograms=self.histograms,
+                gradients=self.gradients and model.optimizer is not None,
+            )
+            self._batch_diagnoser = diagnosis.Diagnoser(
+                self._specs,
+                thresholds=self.thresholds,
+                facts=self._model_facts,
+                reference_layer=p.reference,
+            )
         self._layer_info = [
             {
                 "name": s.path,
@@ -470,6 +540,13 @@ class HealthMonitor(keras.callbacks.Callback):
         self._compile_pending = False
         if self._last_step != self._step:
             self._log(phase="preflight", epoch=None)
+        if self._in_step is not None and not self._in_step_open:
+            try:
+                self._in_step.__enter__()
+                self._in_step_open = True
+            except Exception as exc:  # noqa: BLE001
+                # Training goes on unmeasured, as it would without us.
+                self._failed("preparing the train step", exc, event=False)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._step
@@ -477,7 +554,7 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batches += 1
-        if self.every_n_steps is not None:
+        if self.every_n_steps is not None and self.source == "probe":
             # The updates done so far: the weights the event measures are
             # those after that many steps, read before the next one changes
             # them.
@@ -500,11 +577,24 @@ class HealthMonitor(keras.callbacks.Callback):
         if step // n > previous // n and self._last_step != step:
             self._log(phase="step", epoch=self._epoch)
 
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._in_step_open:
+            return
+        # The step just run measured itself if its count of earlier updates
+        # is a multiple of `every_n_steps` (with `steps_per_execution`, the
+        # latest such step of the execution).
+        last = self._epoch_base + batch
+        first = self._step if self._batch_seen is None else self._batch_seen
+        self._batch_seen = last + 1
+        n = self.every_n_steps
+        if last >= first and (last // n) * n >= first:
+            self._batch_log()
+
     def on_epoch_end(self, epoch, logs=None):
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
         step = int(self.model.optimizer.iterations.numpy())
-        if self.every_n_steps is not None:
+        if self.every_n_steps is not None and self.source == "probe":
             self._step_event(step)
         self._step = step
         n = self.every_n_epochs
@@ -516,10 +606,18 @@ class HealthMonitor(keras.callbacks.Callback):
         if self._probe is not None:
             # No compiling thread outlives `fit`.
             self._probe.wait()
-        try:
-            self._writer.close()
-        except Exception as exc:  # noqa: BLE001
-            self._failed("closing the event file", exc)
+        if self._in_step_open:
+            self._in_step_open = False
+            self._batch_seen = None
+            try:
+                self._in_step.__exit__(None, None, None)
+            except Exception as exc:  # noqa: BLE001
+                self._failed("restoring the train step", exc, event=False)
+        for writer in (self._writer, self._batch_writer):
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001
+                self._failed("closing the event file", exc)
 
     # -- one logging event -------------------------------------------------
 
@@ -573,8 +671,13 @@ class HealthMonitor(keras.callbacks.Callback):
                 layers=self._layer_info,
                 result=result,
                 new_diagnoses=new,
-                all_diagnoses=self.diagnoses,
-                all_findings=self.findings,
+                all_diagnoses=[d for d in self.diagnoses if d.source == "probe"],
+                all_findings=[
+                    f
+                    for d in self.diagnoses
+                    if d.source == "probe"
+                    for f in d.findings
+                ],
                 skipped_events=self._skipped_events,
             )
         except Exception as exc:  # noqa: BLE001
@@ -585,13 +688,74 @@ class HealthMonitor(keras.callbacks.Callback):
             # Started by the next batch hook after the first training step.
             self._compile_pending = True
 
+    def _batch_log(self) -> None:
+        """One training-batch event: take what the step measured, judge,
+        report, write. Nothing here raises."""
+        try:
+            taken = self._in_step.take()
+            if taken is None:
+                return
+            event = diagnosis.ProbeEvent.from_result(
+                taken.result,
+                step=taken.step,
+                phase="step",
+                probe_examples=taken.examples,
+                update_steps=1,
+            )
+            new = self._batch_diagnoser.update(event)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("measuring the training batch", exc)
+            return
+        self.last_batch_result = taken
+        new = [dataclasses.replace(d, source="batch") for d in new]
+        said = []
+        for found in new:
+            if self._report(found):
+                said.append(found)
+        try:
+            self._batch_writer.write_event(
+                step=taken.step,
+                event=self._batch_event,
+                epoch=self._epoch,
+                phase="step",
+                layers=self._layer_info,
+                result=taken.result,
+                new_diagnoses=said,
+                all_diagnoses=[d for d in self.diagnoses if d.source == "batch"],
+                all_findings=[
+                    f
+                    for d in self.diagnoses
+                    if d.source == "batch"
+                    for f in d.findings
+                ],
+                skipped_events=self._skipped_events,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self._failed("writing", exc)
+        else:
+            self._batch_event += 1
+
     def _model_facts(self):
         # Read when an event has something to explain, so that causes
         # describe the weights as they are then.
         return model_facts(self.model)
 
-    def _report(self, found: Diagnosis) -> None:
-        """Say one new diagnosis once: a warning at the user's line, a log."""
+    def _report(self, found: Diagnosis) -> bool:
+        """Say one new diagnosis once: a warning at the user's line, a log.
+
+        A problem already said from the other source (the probe, or the
+        training batch) and not cleared there is not said again.
+
+        Returns:
+            Whether it was said.
+        """
+        other = (
+            self._batch_diagnoser
+            if found.source == "probe"
+            else self._diagnoser
+        )
+        if other is not None and found.kind in other.active:
+            return False
         self.diagnoses.append(found)
         self.findings.extend(found.findings)
         level = logging.INFO if found.severity == "info" else logging.WARNING
@@ -600,6 +764,7 @@ class HealthMonitor(keras.callbacks.Callback):
             warnings.warn(
                 str(found), found.warning_class, stacklevel=_user_stacklevel()
             )
+        return True
 
     def _failed(
         self, doing: str, exc: BaseException, event: bool = True

@@ -148,6 +148,9 @@ class ProbeEvent:
         probe_examples: the number of probe examples, or `None`.
         input_cosine: the mean pairwise cosine similarity of the flattened
             probe inputs, or `None` when not measured.
+        update_steps: how many steps each layer's ``update_ratio`` spans
+            (1 on the training batch, where it is one step's update), or
+            `None`: the steps since the previous event.
     """
 
     step: int
@@ -157,6 +160,7 @@ class ProbeEvent:
     input_rms: float | None = None
     probe_examples: int | None = None
     input_cosine: float | None = None
+    update_steps: int | None = None
 
     @classmethod
     def from_result(
@@ -166,6 +170,7 @@ class ProbeEvent:
         step: int,
         phase: str,
         probe_examples: int | None = None,
+        update_steps: int | None = None,
     ) -> ProbeEvent:
         """The event of one probe result.
 
@@ -176,6 +181,9 @@ class ProbeEvent:
             step: the global step of the event.
             phase: ``"preflight"``, ``"step"`` or ``"epoch"``.
             probe_examples: the probe's example count. Defaults to `None`.
+            update_steps: the steps each ``update_ratio`` spans, or
+                `None` for the steps since the previous event. Defaults to
+                `None`.
         """
         if isinstance(result, Mapping):
             get = result.get
@@ -194,6 +202,7 @@ class ProbeEvent:
             # Measured by newer probes only: without it the collapse rule
             # reads the inputs' cosine back from the first layer's.
             input_cosine=_num(get("input_cosine")),
+            update_steps=update_steps,
         )
 
     @property
@@ -358,6 +367,11 @@ class Diagnoser:
         self._active: set[str] = set()
         self._streak: dict[str, int] = {}
         self._last_step: int | None = None
+
+    @property
+    def active(self) -> frozenset[str]:
+        """The kinds reported and not yet cleared."""
+        return frozenset(self._active)
 
     # -- per-layer evidence ------------------------------------------------
 
@@ -620,9 +634,14 @@ class Diagnoser:
     def _update_findings(self, event: ProbeEvent) -> list[Finding]:
         t = self.thresholds
         last, self._last_step = self._last_step, event.step
-        if event.preflight or last is None or event.step <= last:
+        if event.preflight:
             return []
-        k = event.step - last
+        if event.update_steps is not None:
+            k = event.update_steps
+        elif last is None or event.step <= last:
+            return []
+        else:
+            k = event.step - last
         # Between events k steps passed: a coherent drift moves k times a
         # step, a random walk sqrt(k) times, so the per-step ratio lies in
         # [ratio / k, ratio / sqrt(k)].

@@ -152,9 +152,7 @@ class InStep:
                     optimizer = optimizer.inner_optimizer
                 self._optimizer = optimizer
                 self._wrap(optimizer, "apply", self._apply)
-            self._host_step = int(
-                ops.convert_to_numpy(model.optimizer.iterations)
-            )
+            self._host_step = int(model.optimizer.iterations.numpy())
             # `fit` made its train function before the callbacks' first
             # hook; the one it calls from now on is traced with the wrappers.
             model.make_train_function(force=True)

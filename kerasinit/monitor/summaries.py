@@ -74,7 +74,7 @@ _FILE_IDS = itertools.count()
 
 
 class EventWriter:
-    """Writes the monitor's events to ``log_dir/<schema.RUN_SUBDIR>``.
+    """Writes the monitor's events to ``log_dir/<run>``.
 
     In a run of several processes (JAX's `jax.distributed`, TensorFlow's
     multi-worker strategies, `torch.distributed`) only the chief writes:
@@ -83,15 +83,17 @@ class EventWriter:
 
     Args:
         log_dir: the TensorBoard log directory.
+        run: the run's subdirectory. Defaults to `schema.RUN_SUBDIR`.
 
     Attributes:
         chief: whether this process writes.
     """
 
-    def __init__(self, log_dir: str):
+    def __init__(self, log_dir: str, run: str = schema.RUN_SUBDIR):
         self.chief = backends.current().is_chief()
         self.log_dir = os.fspath(log_dir)
-        self.run_dir = os.path.join(self.log_dir, schema.RUN_SUBDIR)
+        self.run = run
+        self.run_dir = os.path.join(self.log_dir, run)
         self._writer = None
         self._layout_written = False
         self._metadata: dict[str, summary_pb2.SummaryMetadata] = {}
