@@ -13,6 +13,10 @@ Run::
     python benchmarks/overhead.py --backend tensorflow,jax,torch
                                   # the same ratios per Keras backend,
                                   # side by side
+    python benchmarks/overhead.py --in-step --backend tensorflow,jax,torch
+                                  # the training-batch source
+                                  # (source="batch") every step and every
+                                  # 10 steps, against plain fit
 
 Every configuration runs in its own process (same seed, same data), so the
 times include what a user pays once per run (tracing the train function, and
@@ -228,6 +232,137 @@ def run_one(
             model.train_on_batch(*batch)
         out["step_s_per_sample"] = (time.perf_counter() - t) / (20 * 128)
     return out
+
+
+# The training-batch source against plain `fit` and the probe at the same
+# cadence. Without per-epoch probe events, so that the steady epochs show
+# what measuring inside the train step costs.
+IN_STEP_CONFIGS = ("plain", "batch_1", "batch_10", "probe_10")
+
+
+def run_in_step(
+    workload: str, config: str, samples: int | None, epochs: int
+) -> dict:
+    """One fit of `config`, its epochs after the first timed apart.
+
+    The first epoch holds what is paid once (tracing Keras's train
+    function, the pre-flight probe); the later ones are the steady state
+    that the ratio per step measures. Wall and process CPU time of both.
+    """
+    import keras
+
+    from kerasinit.callbacks import HealthMonitor
+
+    n = samples or 20000
+    if workload == "cnn":
+        n = max(n // 4, 128)
+    keras.utils.set_random_seed(0)
+    x, y = _data(workload, n)
+    model = _model(workload)
+    log_dir = tempfile.mkdtemp(prefix="kerasinit-bench-")
+    probe = (x[:512], y[:512])
+    monitor = None
+    if config != "plain":
+        source, every = config.split("_")
+        monitor = HealthMonitor(
+            log_dir,
+            probe,
+            every_n_epochs=None,
+            every_n_steps=int(every),
+            source="batch" if source == "batch" else "probe",
+            warn=False,
+        )
+    marks = {}
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                marks["steady"] = (time.perf_counter(), time.process_time())
+
+    start = time.perf_counter(), time.process_time()
+    model.fit(
+        x,
+        y,
+        batch_size=128,
+        epochs=epochs,
+        verbose=0,
+        callbacks=([monitor] if monitor else []) + [Timer()],
+    )
+    end = time.perf_counter(), time.process_time()
+    out = {
+        "fit_s": end[0] - start[0],
+        "fit_cpu_s": end[1] - start[1],
+        "steady_s": end[0] - marks["steady"][0],
+        "steady_cpu_s": end[1] - marks["steady"][1],
+        "steps": (epochs - 1) * math.ceil(n / 128),
+    }
+    if monitor is not None:
+        out["skipped_events"] = monitor.skipped_events
+        out["batch_events"] = monitor._batch_event
+        out["probe_events"] = monitor._event
+    return out
+
+
+def _run_in_step_backend(backend: str, args) -> dict:
+    """The training-batch source's table for one backend; its ratios."""
+    child = functools.partial(_child, backend=backend)
+    epochs = 2 if args.smoke else 3
+    samples = args.samples or (2048 if args.smoke else None)
+    extra = ["--samples", str(samples)] if samples else []
+    summary = {}
+    print(f"\n# KERAS_BACKEND={backend}: training-batch source")
+    for workload in ("mlp", "cnn"):
+        rounds = [
+            {
+                c: child(["--in-step-one", workload, c, str(epochs), *extra])
+                for c in IN_STEP_CONFIGS
+            }
+            for _ in range(args.repeat)
+        ]
+        plain = rounds[0]["plain"]
+        print(
+            f"\n## {workload}: {plain['steps']} steady steps "
+            f"({args.repeat} interleaved rounds; ratios to plain fit "
+            "within each round, median and range)"
+        )
+        print(
+            "| configuration | steady wall | steady CPU | whole fit wall "
+            "| whole fit CPU | events (batch, probe) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for c in IN_STEP_CONFIGS:
+            cells = []
+            for key in ("steady_s", "steady_cpu_s", "fit_s", "fit_cpu_s"):
+                ratios = sorted(r[c][key] / r["plain"][key] for r in rounds)
+                median = statistics.median(ratios)
+                summary[workload, c, key] = median
+                cells.append(f"{median:.3f} ({ratios[0]:.2f}-{ratios[-1]:.2f})")
+            last = rounds[-1][c]
+            events = (
+                f"{last['batch_events']}, {last['probe_events']}"
+                if "batch_events" in last
+                else "-"
+            )
+            print(f"| {c} | " + " | ".join(cells) + f" | {events} |")
+    return summary
+
+
+def _print_in_step_side_by_side(summary: dict) -> None:
+    backends_ = list(summary)
+    print(
+        "\n## training-batch source, side by side: steady-state ratio to "
+        "plain fit (wall, CPU)"
+    )
+    print("| workload | configuration | " + " | ".join(backends_) + " |")
+    print("|---|---|" + "---:|" * len(backends_))
+    for workload in ("mlp", "cnn"):
+        for c in IN_STEP_CONFIGS[1:]:
+            cells = [
+                f"{summary[b][workload, c, 'steady_s']:.2f}, "
+                f"{summary[b][workload, c, 'steady_cpu_s']:.2f}"
+                for b in backends_
+            ]
+            print(f"| {workload} | {c} | " + " | ".join(cells) + " |")
 
 
 def run_depth(depth: int, smoke: bool) -> dict:
@@ -581,6 +716,16 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "CONFIG"))
     parser.add_argument("--depth", type=int)
     parser.add_argument(
+        "--in-step",
+        action="store_true",
+        help="the training-batch source's table, and nothing else",
+    )
+    parser.add_argument(
+        "--in-step-one",
+        nargs=3,
+        metavar=("WORKLOAD", "CONFIG", "EPOCHS"),
+    )
+    parser.add_argument(
         "--compile-timing", nargs=2, metavar=("WORKLOAD", "WHEN")
     )
     parser.add_argument(
@@ -621,6 +766,12 @@ def main() -> None:
     if args.depth:
         print(json.dumps(run_depth(args.depth, smoke=args.smoke)))
         return
+    if args.in_step_one:
+        workload, config, epochs = args.in_step_one
+        print(
+            json.dumps(run_in_step(workload, config, args.samples, int(epochs)))
+        )
+        return
     if args.compile_timing:
         print(json.dumps(run_compile_timing(*args.compile_timing, args.smoke)))
         return
@@ -637,6 +788,11 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, smoke={args.smoke}, samples={args.samples}"
     )
     chosen = args.backend.split(",")
+    if args.in_step:
+        summary = {b: _run_in_step_backend(b, args) for b in chosen}
+        if len(chosen) > 1:
+            _print_in_step_side_by_side(summary)
+        return
     summary = {backend: _run_backend(backend, args) for backend in chosen}
     if len(chosen) > 1:
         _print_side_by_side(summary)

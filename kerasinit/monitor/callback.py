@@ -671,7 +671,9 @@ class HealthMonitor(keras.callbacks.Callback):
                 layers=self._layer_info,
                 result=result,
                 new_diagnoses=new,
-                all_diagnoses=[d for d in self.diagnoses if d.source == "probe"],
+                all_diagnoses=[
+                    d for d in self.diagnoses if d.source == "probe"
+                ],
                 all_findings=[
                     f
                     for d in self.diagnoses
@@ -721,7 +723,9 @@ class HealthMonitor(keras.callbacks.Callback):
                 layers=self._layer_info,
                 result=taken.result,
                 new_diagnoses=said,
-                all_diagnoses=[d for d in self.diagnoses if d.source == "batch"],
+                all_diagnoses=[
+                    d for d in self.diagnoses if d.source == "batch"
+                ],
                 all_findings=[
                     f
                     for d in self.diagnoses

@@ -212,7 +212,11 @@ class InStep:
             current = self._current
             if current is not None and not current.forward_sent:
                 current.forward_sent = True
-                x = kwargs["x"] if "x" in kwargs else (args[0] if args else None)
+                x = (
+                    kwargs["x"]
+                    if "x" in kwargs
+                    else (args[0] if args else None)
+                )
                 self._send_forward(current, x, loss)
             return loss
 

@@ -535,4 +535,3 @@ class Probe:
             self._previous = list(copies)
             self._previous_known = True
         return result
-
