@@ -17,6 +17,17 @@ condition exists).
     python benchmarks/diagnosis.py            # every scenario
     python benchmarks/diagnosis.py --fast     # the subset the tests run
     python benchmarks/diagnosis.py --only mlp50_normal
+    python benchmarks/diagnosis.py --source batch
+                                              # steps measured on the
+                                              # training batch, every step
+
+With ``--source batch`` the monitor also measures the training batch at
+every step, inside the train step (``source="batch"``, ``every_n_steps=1``),
+beside the probe's pre-flight and per-epoch (or per-`every_n_steps`)
+events: the finest cadence, where one batch's noise would show as false
+alarms. Events until detection still count the probe's events: a verdict
+from the training batch counts as on time when it comes no later than the
+probe event at which the condition exists.
 """
 
 from __future__ import annotations
@@ -564,16 +575,28 @@ class Outcome:
         return want is None or self.first.first_layer == want
 
 
-def run(scenario: Scenario, log_root: str) -> Outcome:
+def run(scenario: Scenario, log_root: str, source: str = "probe") -> Outcome:
     """Train one scenario under the monitor and collect its verdicts."""
     setup = scenario.build()
-    monitor = ki.callbacks.HealthMonitor(
-        f"{log_root}/{scenario.name}",
-        setup.probe,
-        every_n_epochs=None if setup.every_n_steps else 1,
-        every_n_steps=setup.every_n_steps,
-        warn=False,
-    )
+    steps_per_epoch = math.ceil(len(setup.x) / setup.batch_size)
+    cadence = setup.every_n_steps or steps_per_epoch
+    if source == "batch":
+        monitor = ki.callbacks.HealthMonitor(
+            f"{log_root}/{scenario.name}",
+            setup.probe,
+            every_n_epochs=1,
+            every_n_steps=1,
+            source="batch",
+            warn=False,
+        )
+    else:
+        monitor = ki.callbacks.HealthMonitor(
+            f"{log_root}/{scenario.name}",
+            setup.probe,
+            every_n_epochs=None if setup.every_n_steps else 1,
+            every_n_steps=setup.every_n_steps,
+            warn=False,
+        )
     start = time.process_time()
     history = setup.model.fit(
         setup.x,
@@ -585,8 +608,6 @@ def run(scenario: Scenario, log_root: str) -> Outcome:
     )
     seconds = time.process_time() - start
     diagnoses = tuple(monitor.diagnoses)
-    steps_per_epoch = math.ceil(len(setup.x) / setup.batch_size)
-    cadence = setup.every_n_steps or steps_per_epoch
     detected = None
     if diagnoses:
         # Events sit at step 0 and every `cadence` steps after it.
@@ -673,6 +694,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="the fast subset")
     parser.add_argument("--only", action="append", help="scenario name")
+    parser.add_argument(
+        "--source",
+        choices=("probe", "batch"),
+        default="probe",
+        help="also measure the training batch at every step (batch)",
+    )
     args = parser.parse_args(argv)
     chosen = SCENARIOS
     if args.fast:
@@ -690,7 +717,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as root:
         for scenario in chosen:
             # Each row as it comes: the whole run takes minutes.
-            outcomes.append(run(scenario, root))
+            outcomes.append(run(scenario, root, args.source))
             _row(outcomes[-1])
     summary = report(outcomes)
     ok = (

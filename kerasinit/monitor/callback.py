@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import operator
 import os
 import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -195,6 +197,11 @@ class HealthMonitor(keras.callbacks.Callback):
     # The default of `max_probe_examples` (``docs/monitor.md``, Errors).
     MAX_PROBE_EXAMPLES = MAX_PROBE_EXAMPLES
 
+    # Training-batch events carry the plugin's record at most this often
+    # (plus every event with a new diagnosis); each carries its scalars
+    # and histograms.
+    BATCH_RECORD_INTERVAL_S = 1.0
+
     def __init__(
         self,
         log_dir: str | os.PathLike,
@@ -302,6 +309,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self._in_step: InStep | None = None
         self._in_step_open = False
         self._batch_event = 0
+        self._batch_record_time = -math.inf
         self._probe: Probe | None = None
         self._specs: list[selection.LayerSpec] = []
         self._layer_info: list[dict] = []
@@ -551,6 +559,8 @@ class HealthMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._step
         self._epoch = epoch
+        if self._in_step_open:
+            self._in_step.sync_step(self._step)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batches += 1
@@ -714,6 +724,13 @@ class HealthMonitor(keras.callbacks.Callback):
         for found in new:
             if self._report(found):
                 said.append(found)
+        # The record is cumulative and TensorBoard keeps only some of its
+        # points: one a second, and one with each new diagnosis, is enough
+        # at a cadence of every step.
+        now = time.monotonic()
+        record = bool(said) or now - self._batch_record_time >= (
+            self.BATCH_RECORD_INTERVAL_S
+        )
         try:
             self._batch_writer.write_event(
                 step=taken.step,
@@ -733,11 +750,14 @@ class HealthMonitor(keras.callbacks.Callback):
                     for f in d.findings
                 ],
                 skipped_events=self._skipped_events,
+                record=record,
             )
         except Exception as exc:  # noqa: BLE001
             self._failed("writing", exc)
         else:
             self._batch_event += 1
+            if record:
+                self._batch_record_time = now
 
     def _model_facts(self):
         # Read when an event has something to explain, so that causes

@@ -14,13 +14,20 @@ train step already makes, on the batch it trains on:
   `keras.optimizers.LossScaleOptimizer`, so the gradients are unscaled),
   with the weights before and after the update.
 
-Both are computed only on due steps, behind a conditional on the device
-(``optimizer.iterations % every_n_steps == 0``; the other steps do
-nothing more), and reach the host in one small vector each, at the event
-(`kerasinit.monitor.backends`' ``Outbox``). The train function is traced
-once with the wrappers in place, and traced again without them after
-`fit`. Nothing the step computes is changed: the statistics are taken of
-values it computes anyway, behind `stop_gradient`.
+Keras's train function is made twice: the plain one, which `fit` made
+before its first callback, and one traced with the wrappers in place.
+``model.train_function`` becomes a dispatcher that counts the steps on the
+host and calls the measuring function only for a step that is due (its
+count of earlier updates a multiple of `every_n_steps`), the plain one
+otherwise: a step that is not due runs exactly the function it ran
+without the monitor. With ``steps_per_execution > 1`` an execution that
+holds a due step runs the measuring function, in which a conditional on
+the device (``optimizer.iterations % every_n_steps == 0``) picks the due
+step. The statistics reach the host in one small vector each, at the
+event (`kerasinit.monitor.backends`' ``Outbox``). Nothing the step
+computes is changed: the statistics are taken of values it computes
+anyway, behind `stop_gradient`. On leaving, the train function is dropped
+and the next `fit` makes a plain one.
 """
 
 from __future__ import annotations
@@ -128,7 +135,10 @@ class InStep:
         self._captured: dict = {}
         self._installed: list[tuple[Any, str, bool, Any]] = []
         self._current: _Step | None = None
+        # Whether the call under way is the measuring function's.
+        self._measuring = False
         self._host_step = 0
+        self._call_step = 0
         # What the latest trace measured: the layout of its vectors.
         self._paths: tuple[str, ...] = ()
         self._saturation: dict[str, Any] = {}
@@ -154,8 +164,16 @@ class InStep:
                 self._wrap(optimizer, "apply", self._apply)
             self._host_step = int(model.optimizer.iterations.numpy())
             # `fit` made its train function before the callbacks' first
-            # hook; the one it calls from now on is traced with the wrappers.
+            # hook: the plain one. The measuring one is traced at its first
+            # call, with the wrappers active.
+            if model.train_function is None:
+                model.make_train_function()
+            plain = model.train_function
             model.make_train_function(force=True)
+            measuring = model.train_function
+            object.__setattr__(
+                model, "train_function", self._dispatcher(plain, measuring)
+            )
         except BaseException:
             self._restore()
             raise
@@ -185,14 +203,46 @@ class InStep:
             # Traced with the wrappers: the next `fit` makes a plain one.
             self.model.train_function = None
 
+    def sync_step(self, count: int) -> None:
+        """Set the host's count of updates done (at an epoch's start).
+
+        An epoch whose last execution stopped short of
+        ``steps_per_execution`` steps leaves the count ahead; the
+        optimizer's is the truth.
+        """
+        self._host_step = int(count)
+
+    def _dispatcher(self, plain, measuring):
+        n = self.every_n_steps
+
+        def train_function(*args, **kwargs):
+            per_call = max(int(getattr(self.model, "steps_per_execution", 1)), 1)
+            first = self._host_step
+            self._host_step += per_call
+            last = first + per_call - 1
+            if (last // n) * n < first:
+                return plain(*args, **kwargs)
+            self._measuring = True
+            self._call_step = first
+            try:
+                return measuring(*args, **kwargs)
+            finally:
+                self._measuring = False
+
+        return train_function
+
     # -- inside the step ---------------------------------------------------
 
     def _train_step(self, original):
         def train_step(*args, **kwargs):
+            if not self._measuring:
+                return original(*args, **kwargs)
             count = self._backend.step_count(self.model, args)
             if count is None:
-                count = self._host_step
-                due = count % self.every_n_steps == 0
+                # PyTorch: one eager step per call, every call due.
+                count, due = self._call_step, True
+            elif getattr(self.model, "steps_per_execution", 1) == 1:
+                due = True
             else:
                 due = ops.equal(ops.mod(count, self.every_n_steps), 0)
             self._captured.clear()
@@ -202,7 +252,6 @@ class InStep:
             finally:
                 self._current = None
                 self._captured.clear()
-                self._host_step += 1
 
         return train_step
 
@@ -283,23 +332,22 @@ class InStep:
                 (sat[0], self.saturation_threshold * sat[1]) if sat else None
             )
 
-        def compute():
-            tensors = [
-                ops.cast(ops.stop_gradient(outputs[s.path]), "float32")
-                for s in specs
-            ]
-            inputs = [
-                ops.stop_gradient(t)
-                for t in keras.tree.flatten(x)
-                if t is not None
-            ]
+        inputs = [t for t in keras.tree.flatten(x) if t is not None]
+        args = [
+            ops.stop_gradient(t)
+            for t in [outputs[s.path] for s in specs] + inputs + [loss]
+        ]
+        n_out, n_in = len(specs), len(inputs)
+
+        def compute(*args):
+            tensors = [ops.cast(t, "float32") for t in args[:n_out]]
+            inputs = list(args[n_out : n_out + n_in])
+            loss = args[-1]
             first = inputs[0] if inputs else None
             pieces = {
                 "input_rms": input_rms(inputs),
                 "input_cosine": activation_stats.input_cosine(inputs),
-                "loss": ops.reshape(
-                    ops.cast(ops.stop_gradient(loss), "float32"), [1]
-                ),
+                "loss": ops.reshape(ops.cast(loss, "float32"), [1]),
                 "examples": ops.reshape(
                     ops.cast(ops.shape(first)[0], "float32")
                     if first is not None
@@ -329,7 +377,9 @@ class InStep:
             pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
             return _pack(blocks, pieces)
 
-        self._outbox.send(_FORWARD, current.due, current.step, size, compute)
+        self._outbox.send(
+            _FORWARD, current.due, current.step, size, compute, args
+        )
 
     def _weight_groups(self, variables) -> list[tuple[str, list[int]]]:
         """``(owner, indices in variables)`` of each measured owner."""
@@ -366,29 +416,38 @@ class InStep:
         size = sum(int(np.prod(shape)) for _, shape in blocks)
         scale = getattr(self._optimizer, "loss_scale_factor", None)
 
-        def compute():
+        # Flat tensor arguments (a backend may compile `compute` apart);
+        # the structure stays in the closure. The weights after the update
+        # are read here, after it.
+        flat = [i for _, idx in groups for i in idx]
+        present = [i for i in flat if grads[i] is not None]
+        args = (
+            [ops.stop_gradient(grads[i]) for i in present]
+            + [ops.stop_gradient(variables[i].value) for i in flat]
+            + [ops.convert_to_tensor(b) for b in (before or [])]
+        )
+        n_grads = len(present)
+
+        def compute(*args):
+            grad_of = dict(zip(present, args[:n_grads]))
+            after_of = dict(zip(flat, args[n_grads : n_grads + len(flat)]))
+            before_of = dict(zip(flat, args[n_grads + len(flat) :]))
             pieces = {}
             finite = ops.convert_to_tensor(True)
             if groups:
                 g_groups, now, then = [], [], []
-                pos = 0
                 for _, idx in groups:
                     gs = [
                         None
-                        if grads[i] is None
-                        else ops.stop_gradient(
-                            grads[i] if scale is None else grads[i] / scale
+                        if i not in grad_of
+                        else (
+                            grad_of[i] if scale is None else grad_of[i] / scale
                         )
                         for i in idx
                     ]
-                    after = [ops.stop_gradient(variables[i].value) for i in idx]
-                    earlier = [
-                        ops.convert_to_tensor(b)
-                        for b in before[pos : pos + len(idx)]
-                    ]
-                    pos += len(idx)
+                    earlier = [before_of[i] for i in idx]
                     g_groups.append((gs, earlier))
-                    now.append(after)
+                    now.append([after_of[i] for i in idx])
                     then.append(earlier)
                 gst = gradient_stats.gradient_stats_many(
                     g_groups, bins=self.bins, masked=False
@@ -405,7 +464,9 @@ class InStep:
             pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
             return _pack(blocks, pieces)
 
-        self._outbox.send(_GRADIENTS, current.due, current.step, size, compute)
+        self._outbox.send(
+            _GRADIENTS, current.due, current.step, size, compute, args
+        )
 
     # -- on the host -------------------------------------------------------
 

@@ -106,7 +106,7 @@ class EventWriter:
 
     @property
     def writer(self) -> event_files.RecordWriter:
-        if self._writer is not None and not gfile.isdir(self.run_dir):
+        if self._writer is not None and not _isdir(self.run_dir):
             # The run directory was removed while the file was open: what
             # is written now would go to an unlinked file. Start a new one.
             self.close()
@@ -145,8 +145,15 @@ class EventWriter:
         all_diagnoses: list[Diagnosis],
         all_findings: list[Finding],
         skipped_events: int = 0,
+        record: bool = True,
     ) -> dict[str, dict[str, float | None]]:
-        """Write one event; return the JSON-safe statistics of the record."""
+        """Write one event; return the JSON-safe statistics of the record.
+
+        With ``record=False`` the event holds the scalars, histograms and
+        text but no plugin record (the record is cumulative, and
+        TensorBoard keeps only some of a tag's points: an event every step
+        need not carry one).
+        """
         metrics = schema.ACTIVATION_METRICS + schema.GRADIENT_METRICS
         record_stats: dict[str, dict[str, float | None]] = {}
         values: list[summary_pb2.Summary.Value] = []
@@ -221,26 +228,27 @@ class EventWriter:
                     ),
                 )
             )
-        text = schema.record(
-            step=step,
-            event=event,
-            epoch=epoch,
-            phase=phase,
-            layers=layers,
-            stats=record_stats,
-            findings=[f.to_dict() for f in all_findings],
-            diagnoses=[d.to_dict() for d in all_diagnoses],
-            skipped_events=skipped_events,
-        )
-        values.append(
-            summary_pb2.Summary.Value(
-                tag=schema.RECORD_TAG,
-                tensor=tensor_util.make_tensor_proto(
-                    np.array(text, dtype=object)
-                ),
-                metadata=record_metadata(),
+        if record:
+            text = schema.record(
+                step=step,
+                event=event,
+                epoch=epoch,
+                phase=phase,
+                layers=layers,
+                stats=record_stats,
+                findings=[f.to_dict() for f in all_findings],
+                diagnoses=[d.to_dict() for d in all_diagnoses],
+                skipped_events=skipped_events,
             )
-        )
+            values.append(
+                summary_pb2.Summary.Value(
+                    tag=schema.RECORD_TAG,
+                    tensor=tensor_util.make_tensor_proto(
+                        np.array(text, dtype=object)
+                    ),
+                    metadata=record_metadata(),
+                )
+            )
         proto = event_pb2.Event(
             wall_time=time.time(),
             step=int(step),
@@ -303,3 +311,11 @@ def _double_array_proto(array) -> tensor_pb2.TensorProto:
         ),
         tensor_content=array.astype("<f8").tobytes(),
     )
+
+
+def _isdir(path: str) -> bool:
+    # A local path is checked at every event: the operating system's call
+    # is far cheaper than the file-system layer's.
+    if "://" in path:
+        return gfile.isdir(path)
+    return os.path.isdir(path)

@@ -52,8 +52,8 @@ Inside Keras's own train step (`kerasinit.monitor.in_step`):
 - ``Outbox()``: ``snapshot(variables, due)`` returns the variables'
   values from before the update, which the update leaves as they are
   (copies made on due steps only, where a backend updates in place);
-  ``send(name, due, step, size, compute)`` computes the
-  float32 vector ``compute()`` of `size` values only when `due` (a
+  ``send(name, due, step, size, compute, args)`` computes the
+  float32 vector ``compute(*args)`` of `size` values only when `due` (a
   conditional on the device) and keeps it with its step;
   ``receive()`` returns ``{name: (step, NumPy vector)}`` of the latest
   vectors, in one transfer each.

@@ -132,15 +132,18 @@ class Outbox:
     def _receive(self, name, step, values):
         self._received[name] = (int(step), np.asarray(values, np.float32))
 
-    def send(self, name, due, step, size, compute):
+    def send(self, name, due, step, size, compute, args):
         def now():
             jax.debug.callback(
                 functools.partial(self._receive, name),
                 step,
-                compute().astype(jnp.float32),
+                compute(*args).astype(jnp.float32),
             )
 
-        jax.lax.cond(due, now, lambda: None)
+        if due is True:
+            now()
+        else:
+            jax.lax.cond(due, now, lambda: None)
 
     def receive(self):
         # The callbacks of the steps dispatched so far have run.

@@ -101,10 +101,10 @@ class Outbox:
         # due steps only.
         return [v.value.detach().clone() for v in variables] if due else None
 
-    def send(self, name, due, step, size, compute):
+    def send(self, name, due, step, size, compute, args):
         if due:
             with torch.no_grad():
-                self._received[name] = (int(step), compute().detach())
+                self._received[name] = (int(step), compute(*args).detach())
 
     def receive(self):
         return {
