@@ -216,7 +216,9 @@ class InStep:
         n = self.every_n_steps
 
         def train_function(*args, **kwargs):
-            per_call = max(int(getattr(self.model, "steps_per_execution", 1)), 1)
+            per_call = max(
+                int(getattr(self.model, "steps_per_execution", 1)), 1
+            )
             first = self._host_step
             self._host_step += per_call
             last = first + per_call - 1

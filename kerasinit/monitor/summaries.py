@@ -23,6 +23,7 @@ import itertools
 import math
 import os
 import socket
+import struct
 import time
 
 import numpy as np
@@ -103,6 +104,7 @@ class EventWriter:
         self._writer = None
         self._layout_written = False
         self._metadata: dict[str, summary_pb2.SummaryMetadata] = {}
+        self._scalar_ends: dict[str, tuple[bytes, bytes]] = {}
 
     @property
     def writer(self) -> event_files.RecordWriter:
@@ -126,6 +128,24 @@ class EventWriter:
             )
             self._writer.write(header.SerializeToString())
         return self._writer
+
+    def _scalar_bytes(self, tag: str, value) -> bytes:
+        """The serialized ``Summary.Value`` of one float32 scalar."""
+        ends = self._scalar_ends.get(tag)
+        if ends is None:
+            metadata = self._meta(tag, _scalar_metadata).SerializeToString()
+            name = tag.encode()
+            ends = (
+                b"\x0a" + _varint(len(name)) + name + b"\x42\x0a" + _FLOAT_HEAD,
+                b"\x4a" + _varint(len(metadata)) + metadata,
+            )
+            self._scalar_ends[tag] = ends
+        try:
+            packed = _FLOAT32.pack(value)
+        except OverflowError:
+            # Beyond float32's range: what the cast to float32 gives.
+            packed = _FLOAT32.pack(math.copysign(math.inf, value))
+        return ends[0] + packed + ends[1]
 
     def _meta(self, tag: str, make) -> summary_pb2.SummaryMetadata:
         if tag not in self._metadata:
@@ -156,7 +176,10 @@ class EventWriter:
         """
         metrics = schema.ACTIVATION_METRICS + schema.GRADIENT_METRICS
         record_stats: dict[str, dict[str, float | None]] = {}
-        values: list[summary_pb2.Summary.Value] = []
+        # Each value serialized on its own, the event put together from
+        # them (`_event_bytes`): at an event every step, building a message
+        # per scalar costs more than the rest of the event.
+        values: list[bytes] = []
         if not self._layout_written:
             layout = scalars_layout(
                 metrics, layers=[lyr["name"] for lyr in layers]
@@ -170,7 +193,7 @@ class EventWriter:
                         np.array(layout.SerializeToString(), dtype=object)
                     ),
                     metadata=custom_scalar_metadata.create_summary_metadata(),
-                )
+                ).SerializeToString()
             )
             self._layout_written = True
         for layer, layer_values in result.layers.items():
@@ -180,13 +203,7 @@ class EventWriter:
                     continue
                 value = layer_values[metric]
                 tag = schema.scalar_tag(metric, layer)
-                values.append(
-                    summary_pb2.Summary.Value(
-                        tag=tag,
-                        tensor=_float_proto(value),
-                        metadata=self._meta(tag, _scalar_metadata),
-                    )
-                )
+                values.append(self._scalar_bytes(tag, value))
                 record_stats[layer][metric] = _json_number(value)
             for histograms, prefix in (
                 (
@@ -210,7 +227,7 @@ class EventWriter:
                                 )
                             ),
                         ),
-                    )
+                    ).SerializeToString()
                 )
         if new_diagnoses:
             lines = [
@@ -226,7 +243,7 @@ class EventWriter:
                     metadata=self._meta(
                         schema.FINDINGS_TEXT_TAG, _text_metadata
                     ),
-                )
+                ).SerializeToString()
             )
         if record:
             text = schema.record(
@@ -247,15 +264,10 @@ class EventWriter:
                         np.array(text, dtype=object)
                     ),
                     metadata=record_metadata(),
-                )
+                ).SerializeToString()
             )
-        proto = event_pb2.Event(
-            wall_time=time.time(),
-            step=int(step),
-            summary=summary_pb2.Summary(value=values),
-        )
         if self.chief:
-            self.writer.write(proto.SerializeToString())
+            self.writer.write(_event_bytes(time.time(), int(step), values))
             self.writer.flush()
         return record_stats
 
@@ -285,20 +297,9 @@ class EventWriter:
             self._writer = None
 
 
-# What `tensor_util.make_tensor_proto` gives for a float32 scalar and a
-# float64 array, built directly: at an event every step, its checks cost
-# more than the rest of writing the event.
-_SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
-
-
-def _float_proto(value) -> tensor_pb2.TensorProto:
-    return tensor_pb2.TensorProto(
-        dtype=types_pb2.DT_FLOAT,
-        tensor_shape=_SCALAR_SHAPE,
-        float_val=[float(np.float32(value))],
-    )
-
-
+# What `tensor_util.make_tensor_proto` gives for a float64 array, built
+# directly: at an event every step, its checks cost more than the rest of
+# writing the event.
 def _double_array_proto(array) -> tensor_pb2.TensorProto:
     array = np.ascontiguousarray(array, np.float64)
     return tensor_pb2.TensorProto(
@@ -319,3 +320,36 @@ def _isdir(path: str) -> bool:
     if "://" in path:
         return gfile.isdir(path)
     return os.path.isdir(path)
+
+
+# A float32 scalar's `TensorProto` up to its value: dtype DT_FLOAT (field
+# 1), an empty shape (field 2), then packed `float_val` (field 5) of 4
+# bytes; with the value, 10 bytes (the ``\x0a`` length before it).
+_FLOAT_HEAD = b"\x08\x01\x12\x00\x2a\x04"
+_FLOAT32 = struct.Struct("<f")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _event_bytes(wall_time: float, step: int, values: list[bytes]) -> bytes:
+    """A serialized `Event` of serialized `Summary.Value` messages.
+
+    The bytes `event_pb2.Event(wall_time=..., step=..., summary=...)`
+    serializes to: fields in number order, wall_time (1, double), step
+    (2, varint), summary (5, the values as its repeated field 1).
+    """
+    summary = b"".join(b"\x0a" + _varint(len(v)) + v for v in values)
+    # A field at its default value (0) is left out, as protobuf does.
+    head = b"\x09" + struct.pack("<d", wall_time) if wall_time else b""
+    if step:
+        head += b"\x10" + _varint(step & 0xFFFFFFFFFFFFFFFF)
+    return head + b"\x2a" + _varint(len(summary)) + summary
