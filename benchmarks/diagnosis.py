@@ -668,8 +668,11 @@ def report(outcomes: list[Outcome]) -> dict[str, float]:
         for o in sick
         if o.detected_event is not None
     ]
-    # Detected at the first event where the condition exists, not later.
-    summary["on_time"] = sum(lag == 0 for lag in lags)
+    # Detected at the first event where the condition exists, not later
+    # (the training batch, measured every step, may see it before the
+    # probe's first event after its onset).
+    summary["on_time"] = sum(lag <= 0 for lag in lags)
+    summary["early"] = sum(lag < 0 for lag in lags)
     print()
     print(
         f"false alarms on healthy setups: {summary['false_alarms']} of "
@@ -682,6 +685,8 @@ def report(outcomes: list[Outcome]) -> dict[str, float]:
             f"{key.replace('_', ' ')}: {summary[key]} of "
             f"{summary['pathologies']} ({100 * summary[key] / n:.0f} %)"
         )
+    if summary["early"]:
+        print(f"before the probe's first event after onset: {summary['early']}")
     if lags:
         print(
             "events until detection after onset: "

@@ -768,7 +768,8 @@ class HealthMonitor(keras.callbacks.Callback):
         """Say one new diagnosis once: a warning at the user's line, a log.
 
         A problem already said from the other source (the probe, or the
-        training batch) and not cleared there is not said again.
+        training batch) and not cleared there, or one that follows from
+        it, is not said again.
 
         Returns:
             Whether it was said.
@@ -778,7 +779,7 @@ class HealthMonitor(keras.callbacks.Callback):
             if found.source == "probe"
             else self._diagnoser
         )
-        if other is not None and found.kind in other.active:
+        if other is not None and other.covers(found.kind):
             return False
         self.diagnoses.append(found)
         self.findings.extend(found.findings)

@@ -373,6 +373,11 @@ class Diagnoser:
         """The kinds reported and not yet cleared."""
         return frozenset(self._active)
 
+    def covers(self, kind: str) -> bool:
+        """Whether a reported, not yet cleared diagnosis explains `kind`
+        (the same kind, or one that follows from an active one)."""
+        return any(kind == a or kind in _ABSORBS[a] for a in self._active)
+
     # -- per-layer evidence ------------------------------------------------
 
     def layer_findings(self, event: ProbeEvent) -> list[Finding]:
