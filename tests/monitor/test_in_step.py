@@ -19,6 +19,7 @@ import pytest
 from keras import ops
 
 import kerasinit as ki
+from kerasinit.findings import HealthWarning, LearningRateWarning
 from kerasinit.monitor import backends, event_files
 from kerasinit_tensorboard import schema
 
@@ -104,7 +105,9 @@ def _reference_step(weights, activations, x, y):
     """
     h = np.asarray(x, np.float64)
     inputs, pre, outs = [], [], []
-    for (kernel, bias), act in zip(zip(weights[::2], weights[1::2]), activations):
+    for (kernel, bias), act in zip(
+        zip(weights[::2], weights[1::2]), activations
+    ):
         inputs.append(h)
         z = h @ kernel + bias
         h = _ACTIVATIONS[act][0](z)
@@ -181,8 +184,11 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
     ulps = 64
     _assert_near(result.loss, loss, loss, ulps, "loss")
     _assert_near(
-        result.input_rms, math.sqrt(np.mean(xb.astype(np.float64) ** 2)),
-        1.0, ulps, "input_rms",
+        result.input_rms,
+        math.sqrt(np.mean(xb.astype(np.float64) ** 2)),
+        1.0,
+        ulps,
+        "input_rms",
     )
     previous_rms = result.input_rms
     for i, (path, out) in enumerate(zip(result.layers, outs)):
@@ -197,12 +203,18 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
         ):
             _assert_near(stats[metric], want, rms, ulps, f"{path} {metric}")
         _assert_near(
-            stats["cosine_similarity"], _cosine(out), 1.0, ulps,
+            stats["cosine_similarity"],
+            _cosine(out),
+            1.0,
+            ulps,
             f"{path} cosine",
         )
         _assert_near(
-            stats["signal_gain"], rms / previous_rms, rms / previous_rms,
-            ulps, f"{path} signal_gain",
+            stats["signal_gain"],
+            rms / previous_rms,
+            rms / previous_rms,
+            ulps,
+            f"{path} signal_gain",
         )
         previous_rms = stats["act_rms"]
         # Counts: exact (no output of this batch is within rounding of 0).
@@ -217,8 +229,11 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
         _assert_near(stats["grad_norm"], g_norm, g_norm, ulps, "grad_norm")
         _assert_near(stats["weight_norm"], w_norm, w_norm, ulps, "weight_norm")
         _assert_near(
-            stats["grad_weight_ratio"], g_norm / w_norm, g_norm / w_norm,
-            ulps, "grad_weight_ratio",
+            stats["grad_weight_ratio"],
+            g_norm / w_norm,
+            g_norm / w_norm,
+            ulps,
+            "grad_weight_ratio",
         )
         assert stats["grad_nonfinite"] == 0
         # This one step's update, from the weights read around it; SGD's
@@ -229,8 +244,457 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
         # The difference of two float32 weights is exact to one rounding of
         # the weights themselves.
         _assert_near(
-            ratio, lr * g_norm / w_norm, w_norm / w_norm, 2 * ulps,
+            ratio,
+            lr * g_norm / w_norm,
+            w_norm / w_norm,
+            2 * ulps,
             "sgd update",
         )
     head = _norm(grads[-2:])
     _assert_near(result.reference_grad_norm, head, head, ulps, "head")
+
+
+# -- training is unchanged -----------------------------------------------------
+
+
+def _regularized_model(seed=11):
+    """Batch norm, dropout (random state in the step) and Adam."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="d1"),
+            keras.layers.BatchNormalization(name="norm"),
+            keras.layers.Dropout(0.25, name="drop"),
+            keras.layers.Dense(8, activation="tanh", name="d2"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    return model
+
+
+def _state(model):
+    return [
+        (v.name, ops.convert_to_numpy(v))
+        for v in model.variables + model.optimizer.variables
+    ]
+
+
+def test_training_is_bit_identical_with_the_batch_source(tmp_path):
+    x, y = _data(7 * 16)
+    plain = _regularized_model()
+    plain_history = _fit(plain, x, y, batch_size=16, epochs=2)
+    monitored = _regularized_model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=1,
+        source="batch",
+        warn=False,
+    )
+    history = _fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    assert len(_batch_records(tmp_path)) == 14
+    # The same weights, batch-norm statistics and optimizer state, to the
+    # bit: the step's own values are only read, its random state untouched.
+    expected, got = _state(plain), _state(monitored)
+    assert len(got) == len(expected)
+    for (name, value), (_, other) in zip(expected, got):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+    assert history.history == plain_history.history
+
+
+# -- cadence and the event files -----------------------------------------------
+
+
+def _scalar_tags(run):
+    return {
+        v.tag for v in event_files.read_run(run) if v.plugin_name == "scalars"
+    }
+
+
+def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
+    x, y = _data(7 * 16)
+    model = _mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=3,
+        source="batch",
+        warn=False,
+    )
+    _fit(model, x, y, monitor, batch_size=16, epochs=2)
+    batch = _batch_records(tmp_path)
+    # Two epochs of 7 steps: the steps with 0, 3, 6, 9 and 12 earlier
+    # updates are due.
+    assert [r["step"] for r in batch] == [0, 3, 6, 9, 12]
+    assert [r["epoch"] for r in batch] == [0, 0, 0, 1, 1]
+    assert {r["phase"] for r in batch} == {"step"}
+    assert [r["event"] for r in batch] == list(range(5))
+    assert [r["skipped_events"] for r in batch] == [0] * 5
+    assert monitor.last_batch_result.step == 12
+    # The probe keeps the pre-flight and the epochs' ends, nothing more.
+    probe = _probe_records(tmp_path)
+    assert [(r["phase"], r["step"]) for r in probe] == [
+        ("preflight", 0),
+        ("epoch", 7),
+        ("epoch", 14),
+    ]
+    # The same layers and metrics, under the same tags.
+    batch_tags = _scalar_tags(tmp_path / schema.BATCH_RUN_SUBDIR)
+    assert batch_tags == _scalar_tags(tmp_path / schema.RUN_SUBDIR)
+    assert schema.scalar_tag("update_ratio", "d1") in batch_tags
+    assert schema.scalar_tag("dead_fraction", "d1") in batch_tags
+    for r in batch:
+        assert set(r["stats"]) == {"d1", "d2"}
+
+
+# -- the model after `fit` -----------------------------------------------------
+
+
+class _Installed(keras.callbacks.Callback):
+    """What is installed on the model during each `fit`'s steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(_own_attributes(self.model))
+
+
+def _own_attributes(model):
+    optimizer = model.optimizer
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    found = {
+        name for name in ("train_step", "compute_loss") if name in vars(model)
+    }
+    if "apply" in vars(optimizer):
+        found.add("apply")
+    found |= {
+        f"{layer.name}.call"
+        for layer in model._flatten_layers(include_self=False)
+        if "call" in vars(layer)
+    }
+    return found
+
+
+def test_fit_leaves_the_model_as_it_found_it(tmp_path):
+    x, y = _data(4 * 16)
+    model = _mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    installed = _Installed()
+    _fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    # Installed while the steps ran, gone after.
+    assert installed.seen[0] == {
+        "train_step",
+        "compute_loss",
+        "apply",
+        "d1.call",
+        "d2.call",
+    }
+    assert _own_attributes(model) == set()
+    # Traced with the wrappers: dropped, so the next `fit` traces a plain one.
+    assert model.train_function is None
+    steps = [r["step"] for r in _batch_records(tmp_path)]
+    assert steps == [0, 2]
+    plain = _Installed()
+    _fit(model, x, y, batch_size=16, extra=[plain])
+    assert plain.seen == [set()] * 4
+    assert model.train_function is not None
+    assert [r["step"] for r in _batch_records(tmp_path)] == steps
+    # The same monitor again: it counts on from the optimizer's 8 updates.
+    _fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    assert [r["step"] for r in _batch_records(tmp_path)] == [0, 2, 8, 10]
+    assert monitor.last_batch_result.step == 10
+    assert _own_attributes(model) == set()
+
+
+# -- arguments, copies ---------------------------------------------------------
+
+
+def test_source_is_validated(tmp_path):
+    x, y = _data(8)
+    with pytest.raises(
+        ValueError, match=r"`source`.*Received: source='bogus'$"
+    ):
+        ki.callbacks.HealthMonitor(
+            str(tmp_path), probe=(x, y), every_n_steps=1, source="bogus"
+        )
+    with pytest.raises(
+        ValueError, match=r"`every_n_steps`.*Received: every_n_steps=None"
+    ):
+        ki.callbacks.HealthMonitor(str(tmp_path), probe=(x, y), source="batch")
+
+
+def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
+    x, y = _data(4 * 16)
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path / "a"),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    fresh = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
+    _fit(_mlp([16], ["relu"]), x, y, monitor, batch_size=16)
+    trained = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
+    for twin in fresh + trained:
+        assert twin.source == "batch" and twin.every_n_steps == 2
+        # Six steps on a model of its own: due at 0, 2 and 4.
+        _fit(_mlp([16], ["relu"]), x[:96], y[:96], twin, batch_size=16)
+        assert twin.last_batch_result.step == 4
+        assert twin.skipped_events == 0
+
+
+# -- compiled train functions --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps_per_execution, jit_compile", [(4, False), (1, True), (4, True)]
+)
+def test_several_steps_per_call_and_xla(
+    tmp_path, steps_per_execution, jit_compile
+):
+    backend = keras.backend.backend()
+    if jit_compile and backend != "tensorflow":
+        # JAX always compiles with XLA (the other cases cover it); PyTorch's
+        # `jit_compile` is `torch.compile`, outside what the monitor wraps.
+        return
+    if steps_per_execution > 1 and backend == "torch":
+        # Keras's PyTorch trainer runs one step per call only.
+        return
+    x, y = _data(8 * 16)
+
+    def model():
+        m = _mlp([16, 8], ["relu", "tanh"])
+        m.compile(
+            keras.optimizers.SGD(0.1),
+            "mse",
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+        )
+        return m
+
+    plain = model()
+    _fit(plain, x, y, batch_size=16, epochs=2)
+    monitored = model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=3,
+        source="batch",
+        warn=False,
+    )
+    _fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    steps = [r["step"] for r in _batch_records(tmp_path)]
+    if steps_per_execution == 1:
+        assert steps == [0, 3, 6, 9, 12, 15]
+    else:
+        # One event per call of the train function, holding its latest due
+        # step: calls of steps 0-3, 4-7, 8-11 and 12-15.
+        assert steps == [3, 6, 9, 15]
+    assert monitor.skipped_events == 0
+    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+
+
+# -- loss scaling --------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+def _first_step_gradients(log_dir, x, y):
+    model = _mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(log_dir),
+        probe=(x, y),
+        every_n_steps=1,
+        source="batch",
+        warn=False,
+    )
+    _fit(model, x, y, monitor, batch_size=len(x))
+    stats = _batch_records(log_dir)[0]["stats"]
+    return model, {path: stats[path]["grad_norm"] for path in stats}
+
+
+def test_gradients_are_unscaled_under_mixed_precision(tmp_path, mixed_float16):
+    x, y = _data(32)
+    model, mixed = _first_step_gradients(tmp_path / "mixed", x, y)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("d1").compute_dtype == "float16"
+    scale = float(ops.convert_to_numpy(model.optimizer.dynamic_scale))
+    keras.mixed_precision.set_dtype_policy("float32")
+    # The same initial weights (drawn in float32 either way), all float32.
+    _, full = _first_step_gradients(tmp_path / "full", x, y)
+    assert mixed.keys() == full.keys() == {"d1", "d2"}
+    for path in full:
+        # Inputs, weights and each layer's output rounded to float16 on the
+        # way forward and back through three layers: a few dozen float16
+        # roundings, against a loss scale of 2^15 if it were left in.
+        assert scale >= 2**10
+        np.testing.assert_allclose(
+            mixed[path], full[path], rtol=32 * EPS16, err_msg=path
+        )
+
+
+# -- what the diagnosis makes of it --------------------------------------------
+
+
+def test_a_nan_step_is_counted_and_said_once(tmp_path, capfd):
+    # Four steps of 16; one input of the second batch is infinite. Its
+    # gradients are not finite, SGD writes them into the weights, and from
+    # the third step on every value of the step is NaN.
+    batch = 16
+    x, y = _data(4 * batch)
+    x[batch + 4, 0] = np.inf
+    model = _mlp([16, 8], ["relu", "tanh"])
+    seen = _WeightsBeforeEachStep()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:batch], y[:batch]),
+        every_n_steps=1,
+        source="batch",
+    )
+    with pytest.warns(ki.callbacks.HealthWarning) as caught:
+        _fit(model, x, y, monitor, batch_size=batch, extra=[seen])
+    assert monitor.skipped_events == 0
+    records = _batch_records(tmp_path)
+    assert [r["step"] for r in records] == [0, 1, 2, 3]
+    first = records[0]["stats"]
+    assert all(first[p]["act_nonfinite"] == 0 for p in ("d1", "d2"))
+    # At the second step d1's output is infinite exactly in the units whose
+    # weight from the infinite input is positive, for that one example.
+    kernel = seen.before[1][0]
+    second = records[1]["stats"]
+    assert second["d1"]["act_nonfinite"] == np.sum(kernel[0] > 0)
+    assert second["d1"]["grad_nonfinite"] > 0
+    # Later, everything: each layer's every output and gradient entry.
+    for r in records[2:]:
+        for path, units in (("d1", 16), ("d2", 8)):
+            stats = r["stats"][path]
+            assert stats["act_nonfinite"] == batch * units, (r["step"], path)
+            layer = model.get_layer(path)
+            entries = sum(int(np.prod(w.shape)) for w in layer.weights)
+            assert stats["grad_nonfinite"] == entries, (r["step"], path)
+    # Said once, first by the training batch of the second step; the
+    # epoch's probe sees the same problem still active and stays quiet.
+    found = [d for d in monitor.diagnoses if d.kind == "nonfinite"]
+    assert len(found) == 1
+    assert (found[0].source, found[0].step) == ("batch", 1)
+    said = [
+        w
+        for w in caught
+        if issubclass(w.category, ki.callbacks.NonFiniteWarning)
+    ]
+    assert len(said) == 1 and "on the training batch" in str(said[0].message)
+    # No error of TensorFlow's (or any backend's) own on the way.
+    err = capfd.readouterr().err
+    assert not [
+        line
+        for line in err.splitlines()
+        if line[:1] in "EF" and line[1:5].isdigit()
+    ], err
+
+
+def _health(caught):
+    return [w for w in caught if issubclass(w.category, HealthWarning)]
+
+
+def _relu_mlp(depth, width, initializer, optimizer, seed=3):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((6,))]
+        + [
+            keras.layers.Dense(
+                width,
+                activation="relu",
+                kernel_initializer=initializer,
+                name=f"d{i + 1}",
+            )
+            for i in range(depth)
+        ]
+        + [keras.layers.Dense(1, name="head")]
+    )
+    model.compile(optimizer, "mse")
+    return model
+
+
+def _watch(log_dir, x, y):
+    return ki.callbacks.HealthMonitor(
+        str(log_dir),
+        probe=(x[:64], y[:64]),
+        every_n_steps=1,
+        source="batch",
+    )
+
+
+def test_a_healthy_run_is_quiet_from_both_sources(tmp_path):
+    x, y = _data(256)
+    model = _relu_mlp(3, 32, "he_normal", keras.optimizers.Adam(1e-3))
+    monitor = _watch(tmp_path, x, y)
+    # Any warning kerasinit raised would fail the test (pytest's filters).
+    _fit(model, x, y, monitor, batch_size=32, epochs=3)
+    assert monitor.diagnoses == []
+    assert len(_batch_records(tmp_path)) == 24
+    assert monitor.skipped_events == 0
+
+
+def test_a_problem_present_from_the_start_is_said_once(tmp_path):
+    # N(0, 1) kernels on a 6-layer ReLU stack: the signal grows about 5.7x
+    # per layer. The pre-flight's probe says so first; the training batch
+    # measures the same problem every step and stays quiet about it.
+    x, y = _data(128)
+    model = _relu_mlp(
+        6,
+        64,
+        keras.initializers.RandomNormal(0.0, 1.0),
+        keras.optimizers.SGD(1e-3),
+    )
+    monitor = _watch(tmp_path, x, y)
+    with pytest.warns(ki.callbacks.HealthWarning) as caught:
+        _fit(model, x, y, monitor, batch_size=32, epochs=2)
+    found = [d for d in monitor.diagnoses if d.kind == "exploding_signal"]
+    assert [(d.source, d.step) for d in found] == [("probe", 0)]
+    kinds = [d.kind for d in monitor.diagnoses]
+    assert len(kinds) == len(set(kinds)), kinds
+    assert len(_health(caught)) == len(monitor.diagnoses)
+    # The batch run's records carry only what the batch said.
+    last = _batch_records(tmp_path)[-1]
+    assert "exploding_signal" not in {d["kind"] for d in last["diagnoses"]}
+
+
+def test_a_problem_of_training_is_said_from_the_training_batch(tmp_path):
+    # He-initialized, healthy at the pre-flight; Adam at a learning rate of
+    # 1 moves every weight by about its own size per step, which only the
+    # steps show.
+    x, y = _data(128)
+    model = _relu_mlp(3, 32, "he_normal", keras.optimizers.Adam(1.0))
+    monitor = _watch(tmp_path, x, y)
+    with pytest.warns(LearningRateWarning) as caught:
+        _fit(model, x, y, monitor, batch_size=32, epochs=2)
+    found = [d for d in monitor.diagnoses if d.kind == "learning_rate_high"]
+    assert [(d.source, d.step) for d in found] == [("batch", 0)]
+    assert "(on the training batch)" in str(found[0])
+    assert [str(w.message) for w in _health(caught)] == [
+        str(d) for d in monitor.diagnoses
+    ]
+    # The probe's epoch events see it too, still active: not said again.
+    probe_kinds = {d["kind"] for d in _probe_records(tmp_path)[-1]["diagnoses"]}
+    assert "learning_rate_high" not in probe_kinds
+    batch_kinds = {d["kind"] for d in _batch_records(tmp_path)[-1]["diagnoses"]}
+    assert "learning_rate_high" in batch_kinds
