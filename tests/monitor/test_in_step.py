@@ -9,14 +9,19 @@ weights.
 """
 
 import copy
+import json
 import math
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
 import pytest
 from keras import ops
+from monitor_events import assert_same_run
 
 import kerasinit as ki
 from kerasinit.findings import (
@@ -226,6 +231,10 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
         dead = np.mean(np.all(out == 0.0, axis=0)) if i == 0 else 0.0
         assert stats["dead_fraction"] == np.float32(dead)
         assert stats["act_nonfinite"] == 0
+        # tanh saturates where its derivative, 1 - y^2, is below 5% of its
+        # peak (the default threshold); ReLU never does.
+        saturated = np.mean(1.0 - out**2 < 0.05) if i == 1 else 0.0
+        assert stats["saturation_fraction"] == np.float32(saturated)
         # The layer's kernel and bias, as the optimizer received them.
         g = grads[2 * i : 2 * i + 2]
         w = before[2 * i : 2 * i + 2]
@@ -439,21 +448,24 @@ def test_source_is_validated(tmp_path):
 
 
 def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
-    x, y = _data(4 * 16)
+    x, y = _data(6 * 16)
     monitor = ki.callbacks.HealthMonitor(
-        str(tmp_path / "a"),
+        str(tmp_path),
         probe=(x[:32], y[:32]),
         every_n_steps=2,
         source="batch",
         warn=False,
     )
     fresh = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
-    _fit(_mlp([16], ["relu"]), x, y, monitor, batch_size=16)
+    _fit(_mlp([16], ["relu"]), x[:64], y[:64], monitor, batch_size=16)
+    assert monitor.last_batch_result.step == 2
     trained = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
     for twin in fresh + trained:
         assert twin.source == "batch" and twin.every_n_steps == 2
-        # Six steps on a model of its own: due at 0, 2 and 4.
-        _fit(_mlp([16], ["relu"]), x[:96], y[:96], twin, batch_size=16)
+    # One of each kind of copy trains a model of its own, six steps: due
+    # at 0, 2 and 4.
+    for twin in (fresh[0], trained[1]):
+        _fit(_mlp([16], ["relu"]), x, y, twin, batch_size=16)
         assert twin.last_batch_result.step == 4
         assert twin.skipped_events == 0
 
@@ -462,15 +474,21 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "steps_per_execution, jit_compile", [(4, False), (1, True), (4, True)]
+    "steps_per_execution, jit_compile, histograms",
+    [
+        (4, "auto", True),
+        (1, True, True),
+        (4, True, True),
+        (1, True, False),
+    ],
 )
 def test_several_steps_per_call_and_xla(
-    tmp_path, steps_per_execution, jit_compile
+    tmp_path, steps_per_execution, jit_compile, histograms
 ):
     backend = keras.backend.backend()
-    if jit_compile and backend != "tensorflow":
-        # JAX always compiles with XLA (the other cases cover it); PyTorch's
-        # `jit_compile` is `torch.compile`, outside what the monitor wraps.
+    if jit_compile is True and backend != "tensorflow":
+        # JAX compiles its step with XLA under "auto" (the first case);
+        # PyTorch's `jit_compile` is `torch.compile`: the next test.
         return
     if steps_per_execution > 1 and backend == "torch":
         # Keras's PyTorch trainer runs one step per call only.
@@ -496,6 +514,7 @@ def test_several_steps_per_call_and_xla(
         every_n_steps=3,
         source="batch",
         warn=False,
+        histograms=histograms,
     )
     _fit(monitored, x, y, monitor, batch_size=16, epochs=2)
     steps = [r["step"] for r in _batch_records(tmp_path)]
@@ -505,6 +524,37 @@ def test_several_steps_per_call_and_xla(
         # One event per call of the train function, holding its latest due
         # step: calls of steps 0-3, 4-7, 8-11 and 12-15.
         assert steps == [3, 6, 9, 15]
+    assert monitor.skipped_events == 0
+    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_torch_compile(tmp_path):
+    if keras.backend.backend() != "torch":
+        return
+    # `torch.compile` takes about 15 s for the plain run's step on this
+    # size and 40 s for the monitored one (its due and idle steps are two
+    # graphs): four steps, due every 2.
+    x, y = _data(4 * 16)
+
+    def model():
+        m = _mlp([16, 8], ["relu", "tanh"])
+        m.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+        return m
+
+    plain = model()
+    _fit(plain, x, y, batch_size=16)
+    monitored = model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    _fit(monitored, x, y, monitor, batch_size=16)
+    assert [r["step"] for r in _batch_records(tmp_path)] == [0, 2]
     assert monitor.skipped_events == 0
     for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
         np.testing.assert_array_equal(other, value, err_msg=name)
@@ -685,7 +735,7 @@ def test_a_problem_present_from_the_start_is_said_once(tmp_path):
     )
     monitor = _watch(tmp_path, x, y)
     with pytest.warns(ki.callbacks.HealthWarning) as caught:
-        _fit(model, x, y, monitor, batch_size=32, epochs=2)
+        _fit(model, x, y, monitor, batch_size=32, epochs=1)
     found = [d for d in monitor.diagnoses if d.kind == "exploding_signal"]
     assert [(d.source, d.step) for d in found] == [("probe", 0)]
     kinds = [d.kind for d in monitor.diagnoses]
@@ -716,3 +766,90 @@ def test_a_problem_of_training_is_said_from_the_training_batch(tmp_path):
     assert "learning_rate_high" not in probe_kinds
     batch_kinds = {d["kind"] for d in _batch_records(tmp_path)[-1]["diagnoses"]}
     assert "learning_rate_high" in batch_kinds
+
+
+# -- JAX's data parallelism ----------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+_DATA_PARALLEL = textwrap.dedent(
+    """
+    import json, os, sys
+    # As if TensorFlow were not installed: Keras's seeding would import it.
+    sys.modules["tensorflow"] = None
+    import keras, numpy as np
+    import kerasinit as ki
+    from kerasinit.monitor import event_files
+
+    log_dir, parallel = sys.argv[1], sys.argv[2] == "1"
+    if parallel:
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(
+                devices=keras.distribution.list_devices()
+            )
+        )
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype("float32")
+    y = (x[:, :2].sum(axis=1) > 0).astype("int32")
+    model = keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(16, activation="tanh"),
+        keras.layers.Dense(2),
+    ])
+    model.compile(keras.optimizers.SGD(1e-1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = ki.callbacks.HealthMonitor(
+        log_dir, probe=(x[:64], y[:64]), every_n_steps=3, source="batch",
+        warn=False)
+    model.fit(x, y, batch_size=64, epochs=2, shuffle=False, verbose=0,
+              callbacks=[monitor])
+    print(json.dumps({
+        "devices": len(keras.distribution.list_devices()),
+        "examples": monitor.last_batch_result.examples,
+        "records": event_files.records(
+            os.path.join(log_dir, "kerasinit-batch")),
+    }))
+    """
+)
+
+
+def _data_parallel_run(log_dir, parallel: bool) -> dict:
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        PYTHONPATH=ROOT,
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DATA_PARALLEL,
+            str(log_dir),
+            str(int(parallel)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_jax_data_parallel_measures_the_global_batch(tmp_path):
+    if keras.backend.backend() != "jax":
+        # `keras.distribution` lays out arrays on JAX only.
+        return
+    # In processes of their own: XLA's device count is fixed when JAX
+    # starts. Two CPU devices against one, the same model, seed and data.
+    one = _data_parallel_run(tmp_path / "single", parallel=False)
+    two = _data_parallel_run(tmp_path / "parallel", parallel=True)
+    assert two["devices"] == 2
+    # Each event holds the whole global batch's statistics, once.
+    assert one["examples"] == two["examples"] == 64
+    # Four steps per epoch, due every 3: steps 0, 3 and 6.
+    assert [r["step"] for r in one["records"]] == [0, 3, 6]
+    assert_same_run(one["records"], two["records"])
