@@ -5,7 +5,7 @@ Collected by the TensorFlow, JAX and PyTorch test processes alike
 data and reads what the monitor measured back, from `last_batch_result` or
 from the event files of ``log_dir/kerasinit-batch``; the statistics are
 checked against a NumPy forward and backward pass of the same batch and
-weights.
+weights. What the diagnosis makes of them: `test_in_step_diagnosis.py`.
 """
 
 import copy
@@ -20,117 +20,24 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+from in_step_cases import (
+    EPS16,
+    EPS32,
+    WeightsBeforeEachStep,
+    batch_records,
+    data,
+    fit,
+    host_values,
+    mlp,
+    probe_records,
+    reference_step,
+)
 from keras import ops
 from monitor_events import assert_same_run
 
 import kerasinit as ki
-from kerasinit.findings import (
-    HealthWarning,
-    LearningRateWarning,
-    NonFiniteWarning,
-)
-from kerasinit.monitor import backends, event_files
+from kerasinit.monitor import event_files
 from kerasinit_tensorboard import schema
-
-# float32's spacing at 1: the unit of every tolerance below.
-EPS32 = float(np.finfo(np.float32).eps)
-EPS16 = float(np.finfo(np.float16).eps)
-
-
-def _data(n, features=6, outputs=1, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, features)).astype("float32")
-    w = rng.normal(size=(features, outputs)) / np.sqrt(features)
-    y = np.tanh(x @ w).astype("float32")
-    return x, y
-
-
-def _mlp(units, activations, *, features=6, outputs=1, optimizer=None, seed=7):
-    """Dense layers ``d1, d2, ...`` and a linear head, MSE, SGD(0.1)."""
-    keras.utils.set_random_seed(seed)
-    layers = [keras.Input((features,))]
-    for i, (n, act) in enumerate(zip(units, activations)):
-        layers.append(keras.layers.Dense(n, activation=act, name=f"d{i + 1}"))
-    layers.append(keras.layers.Dense(outputs, name="head"))
-    model = keras.Sequential(layers)
-    model.compile(optimizer or keras.optimizers.SGD(0.1), "mse")
-    return model
-
-
-def _fit(model, x, y, monitor=None, *, batch_size, epochs=1, extra=()):
-    callbacks = ([monitor] if monitor is not None else []) + list(extra)
-    return model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=callbacks,
-    )
-
-
-def _batch_records(log_dir):
-    return event_files.records(os.path.join(log_dir, schema.BATCH_RUN_SUBDIR))
-
-
-def _probe_records(log_dir):
-    return event_files.records(os.path.join(log_dir, schema.RUN_SUBDIR))
-
-
-def _numpy(variables):
-    return [np.array(ops.convert_to_numpy(v), np.float64) for v in variables]
-
-
-class _WeightsBeforeEachStep(keras.callbacks.Callback):
-    """The trainable weights as each step found them, read on the host."""
-
-    def __init__(self):
-        super().__init__()
-        self.before = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        # JAX's `fit` keeps the training state apart from the variables
-        # between its syncs.
-        backends.current().sync(self.model)
-        self.before.append(_numpy(self.model.trainable_variables))
-
-
-# -- a NumPy reference of the train step -------------------------------------
-
-_ACTIVATIONS = {
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z, a: (z > 0.0) * 1.0),
-    "tanh": (np.tanh, lambda z, a: 1.0 - a**2),
-    None: (lambda z: z, lambda z, a: np.ones_like(z)),
-}
-
-
-def _reference_step(weights, activations, x, y):
-    """Outputs, MSE loss and gradients of a Dense MLP in float64.
-
-    Args:
-        weights: ``[W1, b1, W2, b2, ...]`` including the head's.
-        activations: per layer, a key of `_ACTIVATIONS` (the head's last).
-    """
-    h = np.asarray(x, np.float64)
-    inputs, pre, outs = [], [], []
-    for (kernel, bias), act in zip(
-        zip(weights[::2], weights[1::2]), activations
-    ):
-        inputs.append(h)
-        z = h @ kernel + bias
-        h = _ACTIVATIONS[act][0](z)
-        pre.append(z)
-        outs.append(h)
-    error = h - np.asarray(y, np.float64)
-    loss = np.mean(error**2)
-    upstream = 2.0 * error / error.size
-    grads = []
-    for i in reversed(range(len(activations))):
-        dz = upstream * _ACTIVATIONS[activations[i]][1](pre[i], outs[i])
-        grads[:0] = [inputs[i].T @ dz, dz.sum(axis=0)]
-        upstream = dz @ weights[2 * i].T
-    return outs, loss, grads
 
 
 def _cosine(a):
@@ -166,9 +73,9 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
     # after two updates.
     batch, lr = 32, 0.1
     activations = ["relu", "tanh", None]
-    model = _mlp([16, 8], activations[:2])
-    x, y = _data(3 * batch)
-    seen = _WeightsBeforeEachStep()
+    model = mlp([16, 8], activations[:2])
+    x, y = data(3 * batch)
+    seen = WeightsBeforeEachStep()
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
         probe=(x[:batch], y[:batch]),
@@ -177,13 +84,13 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
         warn=False,
         source="batch",
     )
-    _fit(model, x, y, monitor, batch_size=batch, extra=[seen])
+    fit(model, x, y, monitor, batch_size=batch, extra=[seen])
     taken = monitor.last_batch_result
     assert taken.step == 2 and taken.examples == batch
     before = seen.before[2]
-    after = _numpy(model.trainable_variables)
+    after = host_values(model.trainable_variables)
     xb, yb = x[2 * batch :], y[2 * batch :]
-    outs, loss, grads = _reference_step(before, activations, xb, yb)
+    outs, loss, grads = reference_step(before, activations, xb, yb)
     result = taken.result
     assert list(result.layers) == ["d1", "d2"]
     # Every statistic below is a float32 reduction of at most a few hundred
@@ -295,9 +202,9 @@ def _state(model):
 
 
 def test_training_is_bit_identical_with_the_batch_source(tmp_path):
-    x, y = _data(7 * 16)
+    x, y = data(7 * 16)
     plain = _regularized_model()
-    plain_history = _fit(plain, x, y, batch_size=16, epochs=2)
+    plain_history = fit(plain, x, y, batch_size=16, epochs=2)
     monitored = _regularized_model()
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
@@ -306,8 +213,8 @@ def test_training_is_bit_identical_with_the_batch_source(tmp_path):
         source="batch",
         warn=False,
     )
-    history = _fit(monitored, x, y, monitor, batch_size=16, epochs=2)
-    assert len(_batch_records(tmp_path)) == 14
+    history = fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    assert len(batch_records(tmp_path)) == 14
     # The same weights, batch-norm statistics and optimizer state, to the
     # bit: the step's own values are only read, its random state untouched.
     expected, got = _state(plain), _state(monitored)
@@ -327,8 +234,8 @@ def _scalar_tags(run):
 
 
 def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
-    x, y = _data(7 * 16)
-    model = _mlp([16, 8], ["relu", "tanh"])
+    x, y = data(7 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
         probe=(x[:32], y[:32]),
@@ -336,8 +243,8 @@ def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
         source="batch",
         warn=False,
     )
-    _fit(model, x, y, monitor, batch_size=16, epochs=2)
-    batch = _batch_records(tmp_path)
+    fit(model, x, y, monitor, batch_size=16, epochs=2)
+    batch = batch_records(tmp_path)
     # Two epochs of 7 steps: the steps with 0, 3, 6, 9 and 12 earlier
     # updates are due.
     assert [r["step"] for r in batch] == [0, 3, 6, 9, 12]
@@ -347,7 +254,7 @@ def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
     assert [r["skipped_events"] for r in batch] == [0] * 5
     assert monitor.last_batch_result.step == 12
     # The probe keeps the pre-flight and the epochs' ends, nothing more.
-    probe = _probe_records(tmp_path)
+    probe = probe_records(tmp_path)
     assert [(r["phase"], r["step"]) for r in probe] == [
         ("preflight", 0),
         ("epoch", 7),
@@ -394,8 +301,8 @@ def _own_attributes(model):
 
 
 def test_fit_leaves_the_model_as_it_found_it(tmp_path):
-    x, y = _data(4 * 16)
-    model = _mlp([16, 8], ["relu", "tanh"])
+    x, y = data(4 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
         probe=(x[:32], y[:32]),
@@ -404,7 +311,7 @@ def test_fit_leaves_the_model_as_it_found_it(tmp_path):
         warn=False,
     )
     installed = _Installed()
-    _fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    fit(model, x, y, monitor, batch_size=16, extra=[installed])
     # Installed while the steps ran, gone after.
     assert installed.seen[0] == {
         "train_step",
@@ -416,16 +323,16 @@ def test_fit_leaves_the_model_as_it_found_it(tmp_path):
     assert _own_attributes(model) == set()
     # Traced with the wrappers: dropped, so the next `fit` traces a plain one.
     assert model.train_function is None
-    steps = [r["step"] for r in _batch_records(tmp_path)]
+    steps = [r["step"] for r in batch_records(tmp_path)]
     assert steps == [0, 2]
     plain = _Installed()
-    _fit(model, x, y, batch_size=16, extra=[plain])
+    fit(model, x, y, batch_size=16, extra=[plain])
     assert plain.seen == [set()] * 4
     assert model.train_function is not None
-    assert [r["step"] for r in _batch_records(tmp_path)] == steps
+    assert [r["step"] for r in batch_records(tmp_path)] == steps
     # The same monitor again: it counts on from the optimizer's 8 updates.
-    _fit(model, x, y, monitor, batch_size=16, extra=[installed])
-    assert [r["step"] for r in _batch_records(tmp_path)] == [0, 2, 8, 10]
+    fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2, 8, 10]
     assert monitor.last_batch_result.step == 10
     assert _own_attributes(model) == set()
 
@@ -434,7 +341,7 @@ def test_fit_leaves_the_model_as_it_found_it(tmp_path):
 
 
 def test_source_is_validated(tmp_path):
-    x, y = _data(8)
+    x, y = data(8)
     with pytest.raises(
         ValueError, match=r"`source`.*Received: source='bogus'$"
     ):
@@ -448,7 +355,7 @@ def test_source_is_validated(tmp_path):
 
 
 def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
-    x, y = _data(6 * 16)
+    x, y = data(6 * 16)
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
         probe=(x[:32], y[:32]),
@@ -457,7 +364,7 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
         warn=False,
     )
     fresh = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
-    _fit(_mlp([16], ["relu"]), x[:64], y[:64], monitor, batch_size=16)
+    fit(mlp([16], ["relu"]), x[:64], y[:64], monitor, batch_size=16)
     assert monitor.last_batch_result.step == 2
     trained = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
     for twin in fresh + trained:
@@ -465,7 +372,7 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
     # One of each kind of copy trains a model of its own, six steps: due
     # at 0, 2 and 4.
     for twin in (fresh[0], trained[1]):
-        _fit(_mlp([16], ["relu"]), x, y, twin, batch_size=16)
+        fit(mlp([16], ["relu"]), x, y, twin, batch_size=16)
         assert twin.last_batch_result.step == 4
         assert twin.skipped_events == 0
 
@@ -493,10 +400,10 @@ def test_several_steps_per_call_and_xla(
     if steps_per_execution > 1 and backend == "torch":
         # Keras's PyTorch trainer runs one step per call only.
         return
-    x, y = _data(8 * 16)
+    x, y = data(8 * 16)
 
     def model():
-        m = _mlp([16, 8], ["relu", "tanh"])
+        m = mlp([16, 8], ["relu", "tanh"])
         m.compile(
             keras.optimizers.SGD(0.1),
             "mse",
@@ -506,7 +413,7 @@ def test_several_steps_per_call_and_xla(
         return m
 
     plain = model()
-    _fit(plain, x, y, batch_size=16, epochs=2)
+    fit(plain, x, y, batch_size=16, epochs=2)
     monitored = model()
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
@@ -516,8 +423,8 @@ def test_several_steps_per_call_and_xla(
         warn=False,
         histograms=histograms,
     )
-    _fit(monitored, x, y, monitor, batch_size=16, epochs=2)
-    steps = [r["step"] for r in _batch_records(tmp_path)]
+    fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    steps = [r["step"] for r in batch_records(tmp_path)]
     if steps_per_execution == 1:
         assert steps == [0, 3, 6, 9, 12, 15]
     else:
@@ -536,15 +443,15 @@ def test_torch_compile(tmp_path):
     # `torch.compile` takes about 15 s for the plain run's step on this
     # size and 40 s for the monitored one (its due and idle steps are two
     # graphs): four steps, due every 2.
-    x, y = _data(4 * 16)
+    x, y = data(4 * 16)
 
     def model():
-        m = _mlp([16, 8], ["relu", "tanh"])
+        m = mlp([16, 8], ["relu", "tanh"])
         m.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
         return m
 
     plain = model()
-    _fit(plain, x, y, batch_size=16)
+    fit(plain, x, y, batch_size=16)
     monitored = model()
     monitor = ki.callbacks.HealthMonitor(
         str(tmp_path),
@@ -553,8 +460,8 @@ def test_torch_compile(tmp_path):
         source="batch",
         warn=False,
     )
-    _fit(monitored, x, y, monitor, batch_size=16)
-    assert [r["step"] for r in _batch_records(tmp_path)] == [0, 2]
+    fit(monitored, x, y, monitor, batch_size=16)
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2]
     assert monitor.skipped_events == 0
     for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
         np.testing.assert_array_equal(other, value, err_msg=name)
@@ -573,7 +480,7 @@ def mixed_float16():
 
 
 def _first_step_gradients(log_dir, x, y):
-    model = _mlp([16, 8], ["relu", "tanh"])
+    model = mlp([16, 8], ["relu", "tanh"])
     monitor = ki.callbacks.HealthMonitor(
         str(log_dir),
         probe=(x, y),
@@ -581,13 +488,13 @@ def _first_step_gradients(log_dir, x, y):
         source="batch",
         warn=False,
     )
-    _fit(model, x, y, monitor, batch_size=len(x))
-    stats = _batch_records(log_dir)[0]["stats"]
+    fit(model, x, y, monitor, batch_size=len(x))
+    stats = batch_records(log_dir)[0]["stats"]
     return model, {path: stats[path]["grad_norm"] for path in stats}
 
 
 def test_gradients_are_unscaled_under_mixed_precision(tmp_path, mixed_float16):
-    x, y = _data(32)
+    x, y = data(32)
     model, mixed = _first_step_gradients(tmp_path / "mixed", x, y)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.get_layer("d1").compute_dtype == "float16"
@@ -604,168 +511,6 @@ def test_gradients_are_unscaled_under_mixed_precision(tmp_path, mixed_float16):
         np.testing.assert_allclose(
             mixed[path], full[path], rtol=32 * EPS16, err_msg=path
         )
-
-
-# -- what the diagnosis makes of it --------------------------------------------
-
-
-def test_a_nan_step_is_counted_and_said_once(tmp_path, capfd):
-    # Four steps of 16; one input of the second batch is infinite. The
-    # gradients of that step are not all finite, SGD writes them into the
-    # weights, and the later steps compute with them.
-    batch = 16
-    x, y = _data(4 * batch)
-    x[batch + 4, 0] = np.inf
-    model = _mlp([16, 8], ["relu", "tanh"])
-    seen = _WeightsBeforeEachStep()
-    monitor = ki.callbacks.HealthMonitor(
-        str(tmp_path),
-        probe=(x[:batch], y[:batch]),
-        every_n_steps=1,
-        source="batch",
-    )
-    capfd.readouterr()
-    with pytest.warns(HealthWarning) as caught:
-        _fit(model, x, y, monitor, batch_size=batch, extra=[seen])
-    assert monitor.skipped_events == 0
-    records = _batch_records(tmp_path)
-    assert [r["step"] for r in records] == [0, 1, 2, 3]
-    # The first two steps compute with finite weights: the outputs that are
-    # not finite are those of a NumPy forward pass, counted exactly.
-    for step in (0, 1):
-        xb = x[step * batch : (step + 1) * batch]
-        yb = y[step * batch : (step + 1) * batch]
-        with np.errstate(all="ignore"):
-            outs, _, _ = _reference_step(
-                seen.before[step], ["relu", "tanh", None], xb, yb
-            )
-        for path, out in zip(("d1", "d2"), outs):
-            stats = records[step]["stats"][path]
-            want = int(np.sum(~np.isfinite(out)))
-            assert stats["act_nonfinite"] == want, (step, path)
-            # What is not exact on a step with a non-finite value is not
-            # reported, rather than reported wrong.
-            assert (stats["act_rms"] is not None) == (step == 0), path
-    assert records[1]["stats"]["d1"]["act_nonfinite"] > 0
-    for i, path in enumerate(("d1", "d2")):
-        # SGD's update of finite weights is not finite exactly where the
-        # gradient is not.
-        updated = seen.before[2][2 * i : 2 * i + 2]
-        want = sum(int(np.sum(~np.isfinite(w))) for w in updated)
-        assert records[1]["stats"][path]["grad_nonfinite"] == want > 0, path
-    # From then on d2's bias is NaN in every unit: each of its outputs and
-    # gradient entries is NaN. (What ReLU makes of a NaN input differs:
-    # TensorFlow's fused graph kernels output 0, so d1's are not counted
-    # here.)
-    assert np.all(np.isnan(seen.before[2][3]))
-    entries = sum(int(np.prod(w.shape)) for w in model.get_layer("d2").weights)
-    for r in records[2:]:
-        stats = r["stats"]["d2"]
-        assert stats["act_nonfinite"] == batch * 8, r["step"]
-        assert stats["grad_nonfinite"] == entries, r["step"]
-    # Said once, first by the training batch of the second step; the
-    # epoch's probe sees the same problem still active and stays quiet.
-    found = [d for d in monitor.diagnoses if d.kind == "nonfinite"]
-    assert len(found) == 1
-    assert (found[0].source, found[0].step) == ("batch", 1)
-    said = [w for w in caught if issubclass(w.category, NonFiniteWarning)]
-    assert len(said) == 1 and "on the training batch" in str(said[0].message)
-    # No error of TensorFlow's (or any backend's) own on the way.
-    err = capfd.readouterr().err
-    assert not [
-        line
-        for line in err.splitlines()
-        if line[:1] in "EF" and line[1:5].isdigit()
-    ], err
-
-
-def _health(caught):
-    return [w for w in caught if issubclass(w.category, HealthWarning)]
-
-
-def _relu_mlp(depth, width, initializer, optimizer, seed=3):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [keras.Input((6,))]
-        + [
-            keras.layers.Dense(
-                width,
-                activation="relu",
-                kernel_initializer=initializer,
-                name=f"d{i + 1}",
-            )
-            for i in range(depth)
-        ]
-        + [keras.layers.Dense(1, name="head")]
-    )
-    model.compile(optimizer, "mse")
-    return model
-
-
-def _watch(log_dir, x, y):
-    return ki.callbacks.HealthMonitor(
-        str(log_dir),
-        probe=(x[:64], y[:64]),
-        every_n_steps=1,
-        source="batch",
-    )
-
-
-def test_a_healthy_run_is_quiet_from_both_sources(tmp_path):
-    x, y = _data(256)
-    model = _relu_mlp(3, 32, "he_normal", keras.optimizers.Adam(1e-3))
-    monitor = _watch(tmp_path, x, y)
-    # Any warning kerasinit raised would fail the test (pytest's filters).
-    _fit(model, x, y, monitor, batch_size=32, epochs=3)
-    assert monitor.diagnoses == []
-    assert len(_batch_records(tmp_path)) == 24
-    assert monitor.skipped_events == 0
-
-
-def test_a_problem_present_from_the_start_is_said_once(tmp_path):
-    # N(0, 1) kernels on a 6-layer ReLU stack: the signal grows about 5.7x
-    # per layer. The pre-flight's probe says so first; the training batch
-    # measures the same problem every step and stays quiet about it.
-    x, y = _data(128)
-    model = _relu_mlp(
-        6,
-        64,
-        keras.initializers.RandomNormal(0.0, 1.0),
-        keras.optimizers.SGD(1e-3),
-    )
-    monitor = _watch(tmp_path, x, y)
-    with pytest.warns(ki.callbacks.HealthWarning) as caught:
-        _fit(model, x, y, monitor, batch_size=32, epochs=1)
-    found = [d for d in monitor.diagnoses if d.kind == "exploding_signal"]
-    assert [(d.source, d.step) for d in found] == [("probe", 0)]
-    kinds = [d.kind for d in monitor.diagnoses]
-    assert len(kinds) == len(set(kinds)), kinds
-    assert len(_health(caught)) == len(monitor.diagnoses)
-    # The batch run's records carry only what the batch said.
-    last = _batch_records(tmp_path)[-1]
-    assert "exploding_signal" not in {d["kind"] for d in last["diagnoses"]}
-
-
-def test_a_problem_of_training_is_said_from_the_training_batch(tmp_path):
-    # He-initialized, healthy at the pre-flight; Adam at a learning rate of
-    # 1 moves every weight by about its own size per step, which only the
-    # steps show.
-    x, y = _data(128)
-    model = _relu_mlp(3, 32, "he_normal", keras.optimizers.Adam(1.0))
-    monitor = _watch(tmp_path, x, y)
-    with pytest.warns(LearningRateWarning) as caught:
-        _fit(model, x, y, monitor, batch_size=32, epochs=2)
-    found = [d for d in monitor.diagnoses if d.kind == "learning_rate_high"]
-    assert [(d.source, d.step) for d in found] == [("batch", 0)]
-    assert "(on the training batch)" in str(found[0])
-    assert [str(w.message) for w in _health(caught)] == [
-        str(d) for d in monitor.diagnoses
-    ]
-    # The probe's epoch events see it too, still active: not said again.
-    probe_kinds = {d["kind"] for d in _probe_records(tmp_path)[-1]["diagnoses"]}
-    assert "learning_rate_high" not in probe_kinds
-    batch_kinds = {d["kind"] for d in _batch_records(tmp_path)[-1]["diagnoses"]}
-    assert "learning_rate_high" in batch_kinds
 
 
 # -- JAX's data parallelism ----------------------------------------------------
