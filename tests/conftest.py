@@ -45,6 +45,8 @@ ALL_BACKENDS = (
     "monitor/test_event_files.py",
     "monitor/test_gradient_stats.py",
     "monitor/test_histograms.py",
+    "monitor/test_in_step.py",
+    "monitor/test_in_step_diagnosis.py",
     "monitor/test_monitor_backends.py",
     "monitor/test_result.py",
     "test_backends.py",

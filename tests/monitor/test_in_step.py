@@ -1,0 +1,600 @@
+"""`HealthMonitor(source="batch")`: statistics of the training batch.
+
+Collected by the TensorFlow, JAX and PyTorch test processes alike
+(`conftest.ALL_BACKENDS`). Each test trains a small real model on generated
+data and reads what the monitor measured back, from `last_batch_result` or
+from the event files of ``log_dir/kerasinit-batch``; the statistics are
+checked against a NumPy forward and backward pass of the same batch and
+weights. What the diagnosis makes of them: `test_in_step_diagnosis.py`.
+"""
+
+import copy
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from in_step_cases import (
+    EPS16,
+    EPS32,
+    WeightsBeforeEachStep,
+    batch_records,
+    data,
+    fit,
+    host_values,
+    mlp,
+    probe_records,
+    reference_step,
+)
+from keras import ops
+from monitor_events import assert_same_run
+
+import kerasinit as ki
+from kerasinit.monitor import event_files
+from kerasinit_tensorboard import schema
+
+
+def _cosine(a):
+    """Mean cosine similarity over pairs of distinct non-zero rows."""
+    norms = np.linalg.norm(a, axis=1)
+    unit = a[norms > 0] / norms[norms > 0, None]
+    m = len(unit)
+    gram = unit @ unit.T
+    return (gram.sum() - np.trace(gram)) / (m * (m - 1))
+
+
+def _norm(arrays):
+    return math.sqrt(sum(float(np.sum(np.square(a))) for a in arrays))
+
+
+def _assert_near(got, want, scale, ulps, what):
+    """``|got - want| <= ulps * EPS32 * scale``.
+
+    `scale` is the size of the terms the statistic is computed from (a
+    mean near zero is the sum of terms of the layer's rms), `ulps` how many
+    float32 roundings can pile up on the way.
+    """
+    bound = ulps * EPS32 * scale
+    assert abs(got - want) <= bound, (what, got, want, bound)
+
+
+# -- correctness ---------------------------------------------------------------
+
+
+def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
+    # Three steps of 32 examples; due every 2: steps 0 and 2. The last one
+    # measured is step 2, which trains on the third batch with the weights
+    # after two updates.
+    batch, lr = 32, 0.1
+    activations = ["relu", "tanh", None]
+    model = mlp([16, 8], activations[:2])
+    x, y = data(3 * batch)
+    seen = WeightsBeforeEachStep()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:batch], y[:batch]),
+        every_n_steps=2,
+        every_n_epochs=None,
+        warn=False,
+        source="batch",
+    )
+    fit(model, x, y, monitor, batch_size=batch, extra=[seen])
+    taken = monitor.last_batch_result
+    assert taken.step == 2 and taken.examples == batch
+    before = seen.before[2]
+    after = host_values(model.trainable_variables)
+    xb, yb = x[2 * batch :], y[2 * batch :]
+    outs, loss, grads = reference_step(before, activations, xb, yb)
+    result = taken.result
+    assert list(result.layers) == ["d1", "d2"]
+    # Every statistic below is a float32 reduction of at most a few hundred
+    # terms (pairwise summation: a few roundings each) of values computed
+    # in float32 through at most three layers and their gradients: 64
+    # roundings of the terms' size bound all of it.
+    ulps = 64
+    _assert_near(result.loss, loss, loss, ulps, "loss")
+    _assert_near(
+        result.input_rms,
+        math.sqrt(np.mean(xb.astype(np.float64) ** 2)),
+        1.0,
+        ulps,
+        "input_rms",
+    )
+    previous_rms = result.input_rms
+    for i, (path, out) in enumerate(zip(result.layers, outs)):
+        stats = result.layers[path]
+        rms = math.sqrt(np.mean(out**2))
+        for metric, want in (
+            ("act_mean", out.mean()),
+            ("act_std", out.std()),
+            ("act_min", out.min()),
+            ("act_max", out.max()),
+            ("act_rms", rms),
+        ):
+            _assert_near(stats[metric], want, rms, ulps, f"{path} {metric}")
+        _assert_near(
+            stats["cosine_similarity"],
+            _cosine(out),
+            1.0,
+            ulps,
+            f"{path} cosine",
+        )
+        _assert_near(
+            stats["signal_gain"],
+            rms / previous_rms,
+            rms / previous_rms,
+            ulps,
+            f"{path} signal_gain",
+        )
+        previous_rms = stats["act_rms"]
+        # Counts: exact (no output of this batch is within rounding of 0).
+        assert stats["zero_fraction"] == np.float32(np.mean(out == 0.0))
+        dead = np.mean(np.all(out == 0.0, axis=0)) if i == 0 else 0.0
+        assert stats["dead_fraction"] == np.float32(dead)
+        assert stats["act_nonfinite"] == 0
+        # tanh saturates where its derivative, 1 - y^2, is below 5% of its
+        # peak (the default threshold); ReLU never does.
+        saturated = np.mean(1.0 - out**2 < 0.05) if i == 1 else 0.0
+        assert stats["saturation_fraction"] == np.float32(saturated)
+        # The layer's kernel and bias, as the optimizer received them.
+        g = grads[2 * i : 2 * i + 2]
+        w = before[2 * i : 2 * i + 2]
+        g_norm, w_norm = _norm(g), _norm(w)
+        _assert_near(stats["grad_norm"], g_norm, g_norm, ulps, "grad_norm")
+        _assert_near(stats["weight_norm"], w_norm, w_norm, ulps, "weight_norm")
+        _assert_near(
+            stats["grad_weight_ratio"],
+            g_norm / w_norm,
+            g_norm / w_norm,
+            ulps,
+            "grad_weight_ratio",
+        )
+        assert stats["grad_nonfinite"] == 0
+        # This one step's update, from the weights read around it; SGD's
+        # is the learning rate times the gradient.
+        delta = _norm([a - b for a, b in zip(after[2 * i : 2 * i + 2], w)])
+        ratio = delta / w_norm
+        _assert_near(stats["update_ratio"], ratio, ratio, ulps, "update")
+        # The difference of two float32 weights is exact to one rounding of
+        # the weights themselves.
+        _assert_near(
+            ratio,
+            lr * g_norm / w_norm,
+            w_norm / w_norm,
+            2 * ulps,
+            "sgd update",
+        )
+    head = _norm(grads[-2:])
+    _assert_near(result.reference_grad_norm, head, head, ulps, "head")
+
+
+# -- training is unchanged -----------------------------------------------------
+
+
+def _regularized_model(seed=11):
+    """Batch norm, dropout (random state in the step) and Adam."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu", name="d1"),
+            keras.layers.BatchNormalization(name="norm"),
+            keras.layers.Dropout(0.25, name="drop"),
+            keras.layers.Dense(8, activation="tanh", name="d2"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    return model
+
+
+def _state(model):
+    return [
+        (v.name, ops.convert_to_numpy(v))
+        for v in model.variables + model.optimizer.variables
+    ]
+
+
+def test_training_is_bit_identical_with_the_batch_source(tmp_path):
+    x, y = data(7 * 16)
+    plain = _regularized_model()
+    plain_history = fit(plain, x, y, batch_size=16, epochs=2)
+    monitored = _regularized_model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=1,
+        source="batch",
+        warn=False,
+    )
+    history = fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    assert len(batch_records(tmp_path)) == 14
+    # The same weights, batch-norm statistics and optimizer state, to the
+    # bit: the step's own values are only read, its random state untouched.
+    expected, got = _state(plain), _state(monitored)
+    assert len(got) == len(expected)
+    for (name, value), (_, other) in zip(expected, got):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+    assert history.history == plain_history.history
+
+
+# -- cadence and the event files -----------------------------------------------
+
+
+def _scalar_tags(run):
+    return {
+        v.tag for v in event_files.read_run(run) if v.plugin_name == "scalars"
+    }
+
+
+def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
+    x, y = data(7 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=3,
+        source="batch",
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=16, epochs=2)
+    batch = batch_records(tmp_path)
+    # Two epochs of 7 steps: the steps with 0, 3, 6, 9 and 12 earlier
+    # updates are due.
+    assert [r["step"] for r in batch] == [0, 3, 6, 9, 12]
+    assert [r["epoch"] for r in batch] == [0, 0, 0, 1, 1]
+    assert {r["phase"] for r in batch} == {"step"}
+    assert [r["event"] for r in batch] == list(range(5))
+    assert [r["skipped_events"] for r in batch] == [0] * 5
+    assert monitor.last_batch_result.step == 12
+    # The probe keeps the pre-flight and the epochs' ends, nothing more.
+    probe = probe_records(tmp_path)
+    assert [(r["phase"], r["step"]) for r in probe] == [
+        ("preflight", 0),
+        ("epoch", 7),
+        ("epoch", 14),
+    ]
+    # The same layers and metrics, under the same tags.
+    batch_tags = _scalar_tags(tmp_path / schema.BATCH_RUN_SUBDIR)
+    assert batch_tags == _scalar_tags(tmp_path / schema.RUN_SUBDIR)
+    assert schema.scalar_tag("update_ratio", "d1") in batch_tags
+    assert schema.scalar_tag("dead_fraction", "d1") in batch_tags
+    for r in batch:
+        assert set(r["stats"]) == {"d1", "d2"}
+
+
+# -- the model after `fit` -----------------------------------------------------
+
+
+class _Installed(keras.callbacks.Callback):
+    """What is installed on the model during each `fit`'s steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(_own_attributes(self.model))
+
+
+def _own_attributes(model):
+    optimizer = model.optimizer
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    found = {
+        name for name in ("train_step", "compute_loss") if name in vars(model)
+    }
+    if "apply" in vars(optimizer):
+        found.add("apply")
+    found |= {
+        f"{layer.name}.call"
+        for layer in model._flatten_layers(include_self=False)
+        if "call" in vars(layer)
+    }
+    return found
+
+
+def test_fit_leaves_the_model_as_it_found_it(tmp_path):
+    x, y = data(4 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    installed = _Installed()
+    fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    # Installed while the steps ran, gone after.
+    assert installed.seen[0] == {
+        "train_step",
+        "compute_loss",
+        "apply",
+        "d1.call",
+        "d2.call",
+    }
+    assert _own_attributes(model) == set()
+    # Traced with the wrappers: dropped, so the next `fit` traces a plain one.
+    assert model.train_function is None
+    steps = [r["step"] for r in batch_records(tmp_path)]
+    assert steps == [0, 2]
+    plain = _Installed()
+    fit(model, x, y, batch_size=16, extra=[plain])
+    assert plain.seen == [set()] * 4
+    assert model.train_function is not None
+    assert [r["step"] for r in batch_records(tmp_path)] == steps
+    # The same monitor again: it counts on from the optimizer's 8 updates.
+    fit(model, x, y, monitor, batch_size=16, extra=[installed])
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2, 8, 10]
+    assert monitor.last_batch_result.step == 10
+    assert _own_attributes(model) == set()
+
+
+# -- arguments, copies ---------------------------------------------------------
+
+
+def test_source_is_validated(tmp_path):
+    x, y = data(8)
+    with pytest.raises(
+        ValueError, match=r"`source`.*Received: source='bogus'$"
+    ):
+        ki.callbacks.HealthMonitor(
+            str(tmp_path), probe=(x, y), every_n_steps=1, source="bogus"
+        )
+    with pytest.raises(
+        ValueError, match=r"`every_n_steps`.*Received: every_n_steps=None"
+    ):
+        ki.callbacks.HealthMonitor(str(tmp_path), probe=(x, y), source="batch")
+
+
+def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
+    x, y = data(6 * 16)
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    fresh = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
+    fit(mlp([16], ["relu"]), x[:64], y[:64], monitor, batch_size=16)
+    assert monitor.last_batch_result.step == 2
+    trained = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
+    for twin in fresh + trained:
+        assert twin.source == "batch" and twin.every_n_steps == 2
+    # One of each kind of copy trains a model of its own, six steps: due
+    # at 0, 2 and 4.
+    for twin in (fresh[0], trained[1]):
+        fit(mlp([16], ["relu"]), x, y, twin, batch_size=16)
+        assert twin.last_batch_result.step == 4
+        assert twin.skipped_events == 0
+
+
+# -- compiled train functions --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps_per_execution, jit_compile, histograms",
+    [
+        (4, "auto", True),
+        (1, True, True),
+        (4, True, True),
+        (1, True, False),
+    ],
+)
+def test_several_steps_per_call_and_xla(
+    tmp_path, steps_per_execution, jit_compile, histograms
+):
+    backend = keras.backend.backend()
+    if jit_compile is True and backend != "tensorflow":
+        # JAX compiles its step with XLA under "auto" (the first case);
+        # PyTorch's `jit_compile` is `torch.compile`: the next test.
+        return
+    if steps_per_execution > 1 and backend == "torch":
+        # Keras's PyTorch trainer runs one step per call only.
+        return
+    x, y = data(8 * 16)
+
+    def model():
+        m = mlp([16, 8], ["relu", "tanh"])
+        m.compile(
+            keras.optimizers.SGD(0.1),
+            "mse",
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+        )
+        return m
+
+    plain = model()
+    fit(plain, x, y, batch_size=16, epochs=2)
+    monitored = model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=3,
+        source="batch",
+        warn=False,
+        histograms=histograms,
+    )
+    fit(monitored, x, y, monitor, batch_size=16, epochs=2)
+    steps = [r["step"] for r in batch_records(tmp_path)]
+    if steps_per_execution == 1:
+        assert steps == [0, 3, 6, 9, 12, 15]
+    else:
+        # One event per call of the train function, holding its latest due
+        # step: calls of steps 0-3, 4-7, 8-11 and 12-15.
+        assert steps == [3, 6, 9, 15]
+    assert monitor.skipped_events == 0
+    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_torch_compile(tmp_path):
+    if keras.backend.backend() != "torch":
+        return
+    # `torch.compile` takes about 15 s for the plain run's step on this
+    # size and 40 s for the monitored one (its due and idle steps are two
+    # graphs): four steps, due every 2.
+    x, y = data(4 * 16)
+
+    def model():
+        m = mlp([16, 8], ["relu", "tanh"])
+        m.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+        return m
+
+    plain = model()
+    fit(plain, x, y, batch_size=16)
+    monitored = model()
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    fit(monitored, x, y, monitor, batch_size=16)
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2]
+    assert monitor.skipped_events == 0
+    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+
+
+# -- loss scaling --------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+def _first_step_gradients(log_dir, x, y):
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(log_dir),
+        probe=(x, y),
+        every_n_steps=1,
+        source="batch",
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=len(x))
+    stats = batch_records(log_dir)[0]["stats"]
+    return model, {path: stats[path]["grad_norm"] for path in stats}
+
+
+def test_gradients_are_unscaled_under_mixed_precision(tmp_path, mixed_float16):
+    x, y = data(32)
+    model, mixed = _first_step_gradients(tmp_path / "mixed", x, y)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("d1").compute_dtype == "float16"
+    scale = float(ops.convert_to_numpy(model.optimizer.dynamic_scale))
+    keras.mixed_precision.set_dtype_policy("float32")
+    # The same initial weights (drawn in float32 either way), all float32.
+    _, full = _first_step_gradients(tmp_path / "full", x, y)
+    assert mixed.keys() == full.keys() == {"d1", "d2"}
+    for path in full:
+        # Inputs, weights and each layer's output rounded to float16 on the
+        # way forward and back through three layers: a few dozen float16
+        # roundings, against a loss scale of 2^15 if it were left in.
+        assert scale >= 2**10
+        np.testing.assert_allclose(
+            mixed[path], full[path], rtol=32 * EPS16, err_msg=path
+        )
+
+
+# -- JAX's data parallelism ----------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+_DATA_PARALLEL = textwrap.dedent(
+    """
+    import json, os, sys
+    # As if TensorFlow were not installed: Keras's seeding would import it.
+    sys.modules["tensorflow"] = None
+    import keras, numpy as np
+    import kerasinit as ki
+    from kerasinit.monitor import event_files
+
+    log_dir, parallel = sys.argv[1], sys.argv[2] == "1"
+    if parallel:
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(
+                devices=keras.distribution.list_devices()
+            )
+        )
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype("float32")
+    y = (x[:, :2].sum(axis=1) > 0).astype("int32")
+    model = keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(16, activation="tanh"),
+        keras.layers.Dense(2),
+    ])
+    model.compile(keras.optimizers.SGD(1e-1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    monitor = ki.callbacks.HealthMonitor(
+        log_dir, probe=(x[:64], y[:64]), every_n_steps=3, source="batch",
+        warn=False)
+    model.fit(x, y, batch_size=64, epochs=2, shuffle=False, verbose=0,
+              callbacks=[monitor])
+    print(json.dumps({
+        "devices": len(keras.distribution.list_devices()),
+        "examples": monitor.last_batch_result.examples,
+        "records": event_files.records(
+            os.path.join(log_dir, "kerasinit-batch")),
+    }))
+    """
+)
+
+
+def _data_parallel_run(log_dir, parallel: bool) -> dict:
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        PYTHONPATH=ROOT,
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DATA_PARALLEL,
+            str(log_dir),
+            str(int(parallel)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_jax_data_parallel_measures_the_global_batch(tmp_path):
+    if keras.backend.backend() != "jax":
+        # `keras.distribution` lays out arrays on JAX only.
+        return
+    # In processes of their own: XLA's device count is fixed when JAX
+    # starts. Two CPU devices against one, the same model, seed and data.
+    one = _data_parallel_run(tmp_path / "single", parallel=False)
+    two = _data_parallel_run(tmp_path / "parallel", parallel=True)
+    assert two["devices"] == 2
+    # Each event holds the whole global batch's statistics, once.
+    assert one["examples"] == two["examples"] == 64
+    # Four steps per epoch, due every 3: steps 0, 3 and 6.
+    assert [r["step"] for r in one["records"]] == [0, 3, 6]
+    assert_same_run(one["records"], two["records"])
