@@ -55,9 +55,6 @@ logger = logging.getLogger("kerasinit.monitor")
 _FORWARD = "forward"
 _GRADIENTS = "gradients"
 
-# Statistics that stay exact when a value is not finite.
-_COUNTS = ("act_nonfinite", "grad_nonfinite")
-
 
 @dataclasses.dataclass(frozen=True)
 class BatchResult:
@@ -342,6 +339,9 @@ class InStep:
         n_out, n_in = len(specs), len(inputs)
 
         def compute(*args):
+            return _exact(functools.partial(measure, *args), blocks)
+
+        def measure(*args, masked):
             tensors = [ops.cast(t, "float32") for t in args[:n_out]]
             inputs = list(args[n_out : n_out + n_in])
             loss = args[-1]
@@ -364,7 +364,7 @@ class InStep:
                     dead_values=[s.dead_value for s in specs],
                     saturation=saturation,
                     bins=self.bins,
-                    masked=False,
+                    masked=masked,
                 )
                 pieces["activations"] = ops.stack(
                     [
@@ -431,6 +431,9 @@ class InStep:
         n_grads = len(present)
 
         def compute(*args):
+            return _exact(functools.partial(measure, *args), blocks)
+
+        def measure(*args, masked):
             grad_of = dict(zip(present, args[:n_grads]))
             after_of = dict(zip(flat, args[n_grads : n_grads + len(flat)]))
             before_of = dict(zip(flat, args[n_grads + len(flat) :]))
@@ -452,7 +455,7 @@ class InStep:
                     now.append([after_of[i] for i in idx])
                     then.append(earlier)
                 gst = gradient_stats.gradient_stats_many(
-                    g_groups, bins=self.bins, masked=False
+                    g_groups, bins=self.bins, masked=masked
                 )
                 updates = gradient_stats.update_ratios(now, then)
                 columns = dict(gst["columns"], update_ratio=updates)
@@ -509,8 +512,6 @@ class InStep:
             bins=self.bins,
             with_grads=with_grads,
         )
-        if blocks["finite"][0] != 1.0:
-            layout = _keep_counts_only(layout, blocks)
         examples = float(blocks["examples"][0])
         return BatchResult(
             step=step,
@@ -537,22 +538,20 @@ def _split(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _keep_counts_only(layout: ProbeLayout, blocks: dict) -> ProbeLayout:
-    """Keep what stays exact when some value of the step was not finite.
+def _exact(measure, blocks):
+    """``measure(masked=False)``, or ``measure(masked=True)`` where that
+    is not exact.
 
-    The step's statistics are taken without masks (a second, masked pass
-    is not possible inside the step): with a NaN or infinity somewhere only
-    the non-finite counts are exact. The rest reads "not measured", and
-    the layout returned has no histograms.
+    Statistics taken without masks for non-finite values cost fewer passes
+    and are exact when every value is finite (the ``finite`` block says
+    so); a step with a NaN or an infinity somewhere is measured again on
+    the device, with every statistic over the finite values only and the
+    non-finite values counted, as the probe does on the host.
     """
-    for name, columns in (
-        ("activations", layout.activation_columns),
-        ("gradients", layout.gradient_columns),
-    ):
-        if name in blocks:
-            block = blocks[name].copy()
-            for j, column in enumerate(columns):
-                if column not in _COUNTS:
-                    block[:, j] = np.nan
-            blocks[name] = block
-    return dataclasses.replace(layout, bins=None)
+    flat = measure(masked=False)
+    where = sum(int(np.prod(shape)) for _, shape in blocks) - 1
+    return ops.cond(
+        ops.equal(flat[where], 1.0),
+        lambda: flat,
+        lambda: measure(masked=True),
+    )
