@@ -47,6 +47,8 @@ ALL_BACKENDS = (
     "monitor/test_histograms.py",
     "monitor/test_in_step.py",
     "monitor/test_in_step_diagnosis.py",
+    "monitor/test_in_step_dispatch.py",
+    "monitor/test_summaries.py",
     "monitor/test_monitor_backends.py",
     "monitor/test_result.py",
     "test_backends.py",

@@ -103,6 +103,15 @@ def step_count(model, args):
     return tf.identity(model.optimizer.iterations.value)
 
 
+def _xla_compiles(fused, args) -> bool:
+    """Whether XLA compiles `fused` for `args` (compiling, not running)."""
+    try:
+        fused.experimental_get_compiler_ir(*args)(stage="hlo")
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
 class Outbox:
     """Device variables the train step assigns on due steps; read at events.
 
@@ -162,15 +171,13 @@ class Outbox:
             input_signature=signature,
             reduce_retracing=True,
         )
-        try:
-            with tf.init_scope():
-                zeros = [
-                    tf.zeros([2 if d is None else d for d in t.shape], t.dtype)
-                    for t in signature
-                ]
-                fused.experimental_get_compiler_ir(*zeros)(stage="hlo")
-        except Exception:  # noqa: BLE001
-            fused = compute
+        with tf.init_scope():
+            zeros = [
+                tf.zeros([2 if d is None else d for d in t.shape], t.dtype)
+                for t in signature
+            ]
+            if not _xla_compiles(fused, zeros):
+                fused = compute
         self._functions[key] = fused
         return fused
 
