@@ -322,7 +322,6 @@ class HealthMonitor(keras.callbacks.Callback):
         self._epoch_base = 0
         self._last_step: int | None = None
         self._batches = 0
-        self._batch_seen: int | None = None
         self._compile_pending = False
         self._skipped_events = 0
         self._failure_logged = False
@@ -513,6 +512,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 saturation_threshold=self.thresholds.saturation_derivative,
                 histograms=self.histograms,
                 gradients=self.gradients and model.optimizer is not None,
+                on_measured=self._batch_log,
             )
             self._batch_diagnoser = diagnosis.Diagnoser(
                 self._specs,
@@ -587,19 +587,6 @@ class HealthMonitor(keras.callbacks.Callback):
         if step // n > previous // n and self._last_step != step:
             self._log(phase="step", epoch=self._epoch)
 
-    def on_train_batch_end(self, batch, logs=None):
-        if not self._in_step_open:
-            return
-        # The step just run measured itself if its count of earlier updates
-        # is a multiple of `every_n_steps` (with `steps_per_execution`, the
-        # latest such step of the execution).
-        last = self._epoch_base + batch
-        first = self._step if self._batch_seen is None else self._batch_seen
-        self._batch_seen = last + 1
-        n = self.every_n_steps
-        if last >= first and (last // n) * n >= first:
-            self._batch_log()
-
     def on_epoch_end(self, epoch, logs=None):
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
@@ -618,7 +605,6 @@ class HealthMonitor(keras.callbacks.Callback):
             self._probe.wait()
         if self._in_step_open:
             self._in_step_open = False
-            self._batch_seen = None
             try:
                 self._in_step.__exit__(None, None, None)
             except Exception as exc:  # noqa: BLE001
@@ -702,7 +688,13 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _batch_log(self) -> None:
         """One training-batch event: take what the step measured, judge,
-        report, write. Nothing here raises."""
+        report, write. Nothing here raises.
+
+        Called by the train function itself after a call that measured a
+        step (`InStep`), on the training thread: the monitor overrides no
+        batch-end hook, so Keras keeps dispatching those of every step
+        asynchronously.
+        """
         try:
             taken = self._in_step.take()
             if taken is None:
@@ -840,7 +832,7 @@ class HealthMonitor(keras.callbacks.Callback):
         left = 0.0
         if self.every_n_epochs is not None:
             left += epochs_left / self.every_n_epochs
-        if self.every_n_steps is not None:
+        if self.every_n_steps is not None and self.source == "probe":
             if not steps:
                 return None
             left += (epochs_left + partial) * steps / self.every_n_steps

@@ -103,6 +103,11 @@ class InStep:
         histograms: bucket activations and gradients. Defaults to `True`.
         gradients: measure the applied gradients. Defaults to `True`.
         bins: histogram buckets. Defaults to `30`.
+        on_measured: called with no argument after each call of the train
+            function that measured a step, on the training thread (the
+            monitor takes the statistics there: a batch-end hook would
+            turn off Keras's asynchronous dispatch of every step's hooks).
+            It must not raise. Defaults to `None`.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class InStep:
         histograms: bool = True,
         gradients: bool = True,
         bins: int = 30,
+        on_measured=None,
     ):
         self.model = model
         self.specs = list(specs)
@@ -125,6 +131,7 @@ class InStep:
         self.histograms = histograms
         self.gradients = gradients
         self.bins = bins if histograms else None
+        self.on_measured = on_measured
         self._backend = backends.current()
         self._leaves = dict(leaf_layers(model))
         self._outbox = self._backend.Outbox()
@@ -224,9 +231,12 @@ class InStep:
             self._measuring = True
             self._call_step = first
             try:
-                return measuring(*args, **kwargs)
+                out = measuring(*args, **kwargs)
             finally:
                 self._measuring = False
+            if self.on_measured is not None:
+                self.on_measured()
+            return out
 
         return train_function
 
@@ -550,8 +560,13 @@ def _exact(measure, blocks):
     """
     flat = measure(masked=False)
     where = sum(int(np.prod(shape)) for _, shape in blocks) - 1
-    return ops.cond(
-        ops.equal(flat[where], 1.0),
-        lambda: flat,
-        lambda: measure(masked=True),
-    )
+    exact = ops.equal(flat[where], 1.0)
+    try:
+        # A value, where the step runs eagerly (PyTorch, or JAX and
+        # TensorFlow without compiling): a conditional there would be
+        # built, and on JAX compiled, again at every due step.
+        known = bool(ops.convert_to_numpy(exact))
+    except Exception:  # noqa: BLE001
+        # Traced: the device decides.
+        return ops.cond(exact, lambda: flat, lambda: measure(masked=True))
+    return flat if known else measure(masked=True)

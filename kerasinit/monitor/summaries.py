@@ -118,7 +118,9 @@ class EventWriter:
             # apart the files of writers opened within the same second.
             name = (
                 f"events.out.tfevents.{int(time.time()):010d}."
-                f"{socket.gethostname()}.{os.getpid()}.{next(_FILE_IDS)}.v2"
+                f"{socket.gethostname()}.{os.getpid()}."
+                # Zero-padded: readers order the files by name.
+                f"{next(_FILE_IDS):06d}.v2"
             )
             self._writer = event_files.RecordWriter(
                 os.path.join(self.run_dir, name)
