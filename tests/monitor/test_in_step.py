@@ -174,6 +174,49 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
     _assert_near(result.reference_grad_norm, head, head, ulps, "head")
 
 
+def test_the_first_step_measures_what_the_pre_flight_probe_does(tmp_path):
+    # The probe is the first training batch: the pre-flight measures it
+    # with the initial weights, as the first step does, through the probe's
+    # own forward and backward pass.
+    x, y = data(32)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x, y),
+        every_n_steps=1,
+        every_n_epochs=None,
+        source="batch",
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=32)
+    probe, batch = monitor.last_result, monitor.last_batch_result.result
+    assert probe.layers.keys() == batch.layers.keys() == {"d1", "d2"}
+    # The same float32 operations on the same values, traced apart: equal
+    # to within the rounding of a reduction's order.
+    close = {"rtol": 16 * EPS32, "atol": 16 * EPS32}
+    for path, stats in probe.layers.items():
+        assert stats.keys() == batch.layers[path].keys()
+        for metric, value in stats.items():
+            if metric == "update_ratio":
+                # Unknown at the pre-flight; one step's update here.
+                assert math.isnan(value)
+                assert batch.layers[path][metric] > 0
+                continue
+            np.testing.assert_allclose(
+                batch.layers[path][metric], value, **close, err_msg=metric
+            )
+        for histograms in ("activation_histograms", "gradient_histograms"):
+            mine = getattr(batch, histograms)[path]
+            theirs = getattr(probe, histograms)[path]
+            # Bucket edges from the extremes; counts of the same values.
+            np.testing.assert_allclose(mine[:, :2], theirs[:, :2], **close)
+            np.testing.assert_array_equal(mine[:, 2], theirs[:, 2])
+    for name in ("loss", "input_rms", "reference_grad_norm", "input_cosine"):
+        np.testing.assert_allclose(
+            getattr(batch, name), getattr(probe, name), **close, err_msg=name
+        )
+
+
 # -- training is unchanged -----------------------------------------------------
 
 
