@@ -510,6 +510,50 @@ def test_torch_compile(tmp_path):
         np.testing.assert_array_equal(other, value, err_msg=name)
 
 
+def test_steps_compile_nothing_new_on_jax_without_jit(tmp_path):
+    if keras.backend.backend() != "jax":
+        # XLA compilation events are JAX's.
+        return
+    import jax
+
+    # With `jit_compile=False` JAX runs the step operation by operation,
+    # each compiled once per shape and cached: a second `fit` of the same
+    # shapes compiles nothing, monitored or not.
+    x, y = data(2 * 16)
+    compiles = []
+
+    def count(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    def second_fit_compiles(monitor):
+        model = mlp([16, 8], ["relu", "tanh"])
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=False)
+        fit(model, x, y, monitor, batch_size=16)
+        compiles.clear()
+        fit(model, x, y, monitor, batch_size=16)
+        return len(compiles)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        plain = second_fit_compiles(None)
+        monitor = ki.callbacks.HealthMonitor(
+            str(tmp_path),
+            probe=(x[:32], y[:32]),
+            every_n_steps=2,
+            every_n_epochs=None,
+            source="batch",
+            warn=False,
+        )
+        monitored = second_fit_compiles(monitor)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert plain == 0
+    assert monitored == plain
+    # Still measured: two steps per `fit`, due at 0 and 2.
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2]
+
+
 # -- loss scaling --------------------------------------------------------------
 
 
