@@ -46,6 +46,7 @@ ALL_BACKENDS = (
     "monitor/test_gradient_stats.py",
     "monitor/test_histograms.py",
     "monitor/test_in_step.py",
+    "monitor/test_in_step_compiled.py",
     "monitor/test_in_step_diagnosis.py",
     "monitor/test_in_step_dispatch.py",
     "monitor/test_summaries.py",

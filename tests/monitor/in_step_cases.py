@@ -1,6 +1,5 @@
 """A small Keras model, its data and a NumPy train step, for the tests of
-`HealthMonitor(source="batch")` (`test_in_step.py`,
-`test_in_step_diagnosis.py`)."""
+`HealthMonitor(source="batch")` (``test_in_step*.py``)."""
 
 import os
 
@@ -110,3 +109,11 @@ def reference_step(weights, activations, x, y):
         grads[:0] = [inputs[i].T @ dz, dz.sum(axis=0)]
         upstream = dz @ weights[2 * i].T
     return outs, loss, grads
+
+
+def variable_values(model):
+    """``(name, value)`` of every model and optimizer variable, in order."""
+    return [
+        (v.name, ops.convert_to_numpy(v))
+        for v in model.variables + model.optimizer.variables
+    ]

@@ -5,17 +5,13 @@ Collected by the TensorFlow, JAX and PyTorch test processes alike
 data and reads what the monitor measured back, from `last_batch_result` or
 from the event files of ``log_dir/kerasinit-batch``; the statistics are
 checked against a NumPy forward and backward pass of the same batch and
-weights. What the diagnosis makes of them: `test_in_step_diagnosis.py`.
+weights. What the diagnosis makes of them: `test_in_step_diagnosis.py`;
+compiled and distributed train steps: `test_in_step_compiled.py`.
 """
 
 import copy
-import json
 import math
-import os
 import pickle
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -31,9 +27,9 @@ from in_step_cases import (
     mlp,
     probe_records,
     reference_step,
+    variable_values,
 )
 from keras import ops
-from monitor_events import assert_same_run
 
 import kerasinit as ki
 from kerasinit.monitor import event_files
@@ -174,6 +170,49 @@ def test_a_due_step_measures_its_own_batch_and_weights(tmp_path):
     _assert_near(result.reference_grad_norm, head, head, ulps, "head")
 
 
+def test_the_first_step_measures_what_the_pre_flight_probe_does(tmp_path):
+    # The probe is the first training batch: the pre-flight measures it
+    # with the initial weights, as the first step does, through the probe's
+    # own forward and backward pass.
+    x, y = data(32)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x, y),
+        every_n_steps=1,
+        every_n_epochs=None,
+        source="batch",
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=32)
+    probe, batch = monitor.last_result, monitor.last_batch_result.result
+    assert probe.layers.keys() == batch.layers.keys() == {"d1", "d2"}
+    # The same float32 operations on the same values, traced apart: equal
+    # to within the rounding of a reduction's order.
+    close = {"rtol": 16 * EPS32, "atol": 16 * EPS32}
+    for path, stats in probe.layers.items():
+        assert stats.keys() == batch.layers[path].keys()
+        for metric, value in stats.items():
+            if metric == "update_ratio":
+                # Unknown at the pre-flight; one step's update here.
+                assert math.isnan(value)
+                assert batch.layers[path][metric] > 0
+                continue
+            np.testing.assert_allclose(
+                batch.layers[path][metric], value, **close, err_msg=metric
+            )
+        for histograms in ("activation_histograms", "gradient_histograms"):
+            mine = getattr(batch, histograms)[path]
+            theirs = getattr(probe, histograms)[path]
+            # Bucket edges from the extremes; counts of the same values.
+            np.testing.assert_allclose(mine[:, :2], theirs[:, :2], **close)
+            np.testing.assert_array_equal(mine[:, 2], theirs[:, 2])
+    for name in ("loss", "input_rms", "reference_grad_norm", "input_cosine"):
+        np.testing.assert_allclose(
+            getattr(batch, name), getattr(probe, name), **close, err_msg=name
+        )
+
+
 # -- training is unchanged -----------------------------------------------------
 
 
@@ -194,13 +233,6 @@ def _regularized_model(seed=11):
     return model
 
 
-def _state(model):
-    return [
-        (v.name, ops.convert_to_numpy(v))
-        for v in model.variables + model.optimizer.variables
-    ]
-
-
 def test_training_is_bit_identical_with_the_batch_source(tmp_path):
     x, y = data(7 * 16)
     plain = _regularized_model()
@@ -217,7 +249,7 @@ def test_training_is_bit_identical_with_the_batch_source(tmp_path):
     assert len(batch_records(tmp_path)) == 14
     # The same weights, batch-norm statistics and optimizer state, to the
     # bit: the step's own values are only read, its random state untouched.
-    expected, got = _state(plain), _state(monitored)
+    expected, got = variable_values(plain), variable_values(monitored)
     assert len(got) == len(expected)
     for (name, value), (_, other) in zip(expected, got):
         np.testing.assert_array_equal(other, value, err_msg=name)
@@ -377,96 +409,6 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
         assert twin.skipped_events == 0
 
 
-# -- compiled train functions --------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "steps_per_execution, jit_compile, histograms",
-    [
-        (4, "auto", True),
-        (1, True, True),
-        (4, True, True),
-        (1, True, False),
-    ],
-)
-def test_several_steps_per_call_and_xla(
-    tmp_path, steps_per_execution, jit_compile, histograms
-):
-    backend = keras.backend.backend()
-    if jit_compile is True and backend != "tensorflow":
-        # JAX compiles its step with XLA under "auto" (the first case);
-        # PyTorch's `jit_compile` is `torch.compile`: the next test.
-        return
-    if steps_per_execution > 1 and backend == "torch":
-        # Keras's PyTorch trainer runs one step per call only.
-        return
-    x, y = data(8 * 16)
-
-    def model():
-        m = mlp([16, 8], ["relu", "tanh"])
-        m.compile(
-            keras.optimizers.SGD(0.1),
-            "mse",
-            steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
-        )
-        return m
-
-    plain = model()
-    fit(plain, x, y, batch_size=16, epochs=2)
-    monitored = model()
-    monitor = ki.callbacks.HealthMonitor(
-        str(tmp_path),
-        probe=(x[:32], y[:32]),
-        every_n_steps=3,
-        source="batch",
-        warn=False,
-        histograms=histograms,
-    )
-    fit(monitored, x, y, monitor, batch_size=16, epochs=2)
-    steps = [r["step"] for r in batch_records(tmp_path)]
-    if steps_per_execution == 1:
-        assert steps == [0, 3, 6, 9, 12, 15]
-    else:
-        # One event per call of the train function, holding its latest due
-        # step: calls of steps 0-3, 4-7, 8-11 and 12-15.
-        assert steps == [3, 6, 9, 15]
-    assert monitor.skipped_events == 0
-    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
-        np.testing.assert_array_equal(other, value, err_msg=name)
-
-
-@pytest.mark.slow
-def test_torch_compile(tmp_path):
-    if keras.backend.backend() != "torch":
-        return
-    # `torch.compile` takes about 15 s for the plain run's step on this
-    # size and 40 s for the monitored one (its due and idle steps are two
-    # graphs): four steps, due every 2.
-    x, y = data(4 * 16)
-
-    def model():
-        m = mlp([16, 8], ["relu", "tanh"])
-        m.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
-        return m
-
-    plain = model()
-    fit(plain, x, y, batch_size=16)
-    monitored = model()
-    monitor = ki.callbacks.HealthMonitor(
-        str(tmp_path),
-        probe=(x[:32], y[:32]),
-        every_n_steps=2,
-        source="batch",
-        warn=False,
-    )
-    fit(monitored, x, y, monitor, batch_size=16)
-    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2]
-    assert monitor.skipped_events == 0
-    for (name, value), (_, other) in zip(_state(plain), _state(monitored)):
-        np.testing.assert_array_equal(other, value, err_msg=name)
-
-
 # -- loss scaling --------------------------------------------------------------
 
 
@@ -511,92 +453,3 @@ def test_gradients_are_unscaled_under_mixed_precision(tmp_path, mixed_float16):
         np.testing.assert_allclose(
             mixed[path], full[path], rtol=32 * EPS16, err_msg=path
         )
-
-
-# -- JAX's data parallelism ----------------------------------------------------
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-
-_DATA_PARALLEL = textwrap.dedent(
-    """
-    import json, os, sys
-    # As if TensorFlow were not installed: Keras's seeding would import it.
-    sys.modules["tensorflow"] = None
-    import keras, numpy as np
-    import kerasinit as ki
-    from kerasinit.monitor import event_files
-
-    log_dir, parallel = sys.argv[1], sys.argv[2] == "1"
-    if parallel:
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(
-                devices=keras.distribution.list_devices()
-            )
-        )
-    keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 10)).astype("float32")
-    y = (x[:, :2].sum(axis=1) > 0).astype("int32")
-    model = keras.Sequential([
-        keras.Input((10,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(16, activation="tanh"),
-        keras.layers.Dense(2),
-    ])
-    model.compile(keras.optimizers.SGD(1e-1),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    monitor = ki.callbacks.HealthMonitor(
-        log_dir, probe=(x[:64], y[:64]), every_n_steps=3, source="batch",
-        warn=False)
-    # A record with every event, to compare them all.
-    monitor.BATCH_RECORD_INTERVAL_S = 0.0
-    model.fit(x, y, batch_size=64, epochs=2, shuffle=False, verbose=0,
-              callbacks=[monitor])
-    print(json.dumps({
-        "devices": len(keras.distribution.list_devices()),
-        "examples": monitor.last_batch_result.examples,
-        "records": event_files.records(
-            os.path.join(log_dir, "kerasinit-batch")),
-    }))
-    """
-)
-
-
-def _data_parallel_run(log_dir, parallel: bool) -> dict:
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        PYTHONPATH=ROOT,
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _DATA_PARALLEL,
-            str(log_dir),
-            str(int(parallel)),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_jax_data_parallel_measures_the_global_batch(tmp_path):
-    if keras.backend.backend() != "jax":
-        # `keras.distribution` lays out arrays on JAX only.
-        return
-    # In processes of their own: XLA's device count is fixed when JAX
-    # starts. Two CPU devices against one, the same model, seed and data.
-    one = _data_parallel_run(tmp_path / "single", parallel=False)
-    two = _data_parallel_run(tmp_path / "parallel", parallel=True)
-    assert two["devices"] == 2
-    # Each event holds the whole global batch's statistics, once.
-    assert one["examples"] == two["examples"] == 64
-    # Four steps per epoch, due every 3: steps 0, 3 and 6.
-    assert [r["step"] for r in one["records"]] == [0, 3, 6]
-    assert_same_run(one["records"], two["records"])
