@@ -22,7 +22,7 @@ from typing import Any
 import keras
 
 from kerasinit.findings import Diagnosis, Finding
-from kerasinit.monitor import diagnosis, selection, summaries
+from kerasinit.monitor import backends, diagnosis, selection, summaries
 from kerasinit.monitor.in_step import BatchResult, InStep
 from kerasinit.monitor.model_facts import model_facts
 from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
@@ -512,7 +512,6 @@ class HealthMonitor(keras.callbacks.Callback):
                 saturation_threshold=self.thresholds.saturation_derivative,
                 histograms=self.histograms,
                 gradients=self.gradients and model.optimizer is not None,
-                on_measured=self._batch_log,
             )
             self._batch_diagnoser = diagnosis.Diagnoser(
                 self._specs,
@@ -564,6 +563,9 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batches += 1
+        if self._in_step_open and self._in_step.measured:
+            # What the previous call of the train function measured.
+            self._batch_log()
         if self.every_n_steps is not None and self.source == "probe":
             # The updates done so far: the weights the event measures are
             # those after that many steps, read before the next one changes
@@ -588,6 +590,8 @@ class HealthMonitor(keras.callbacks.Callback):
             self._log(phase="step", epoch=self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._in_step_open and self._in_step.measured:
+            self._batch_log()
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
         step = int(self.model.optimizer.iterations.numpy())
@@ -604,6 +608,10 @@ class HealthMonitor(keras.callbacks.Callback):
             # No compiling thread outlives `fit`.
             self._probe.wait()
         if self._in_step_open:
+            if self._in_step.measured:
+                # A step measured after the last epoch's end (`fit` stopped
+                # early).
+                self._batch_log()
             self._in_step_open = False
             try:
                 self._in_step.__exit__(None, None, None)
@@ -690,10 +698,10 @@ class HealthMonitor(keras.callbacks.Callback):
         """One training-batch event: take what the step measured, judge,
         report, write. Nothing here raises.
 
-        Called by the train function itself after a call that measured a
-        step (`InStep`), on the training thread: the monitor overrides no
-        batch-end hook, so Keras keeps dispatching those of every step
-        asynchronously.
+        Called at the batch-begin or epoch-end hook after a call of the
+        train function that measured a step (`InStep.measured`): the
+        monitor overrides no batch-end hook, so Keras keeps dispatching
+        those of every step asynchronously.
         """
         try:
             taken = self._in_step.take()
@@ -753,7 +761,9 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _model_facts(self):
         # Read when an event has something to explain, so that causes
-        # describe the weights as they are then.
+        # describe the weights as they are then (JAX's `fit` keeps them
+        # apart from the model between its syncs).
+        backends.current().sync(self.model)
         return model_facts(self.model)
 
     def _report(self, found: Diagnosis) -> bool:

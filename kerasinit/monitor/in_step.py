@@ -103,11 +103,14 @@ class InStep:
         histograms: bucket activations and gradients. Defaults to `True`.
         gradients: measure the applied gradients. Defaults to `True`.
         bins: histogram buckets. Defaults to `30`.
-        on_measured: called with no argument after each call of the train
-            function that measured a step, on the training thread (the
-            monitor takes the statistics there: a batch-end hook would
-            turn off Keras's asynchronous dispatch of every step's hooks).
-            It must not raise. Defaults to `None`.
+
+    Attributes:
+        measured: whether a call of the train function measured a step
+            since the last `take` (the monitor takes the statistics at the
+            next batch-begin or epoch-end hook: a batch-end hook would turn
+            off Keras's asynchronous dispatch of every step's hooks, and
+            JAX's `fit` hands the model its state back only after the
+            call).
     """
 
     def __init__(
@@ -121,7 +124,6 @@ class InStep:
         histograms: bool = True,
         gradients: bool = True,
         bins: int = 30,
-        on_measured=None,
     ):
         self.model = model
         self.specs = list(specs)
@@ -131,7 +133,7 @@ class InStep:
         self.histograms = histograms
         self.gradients = gradients
         self.bins = bins if histograms else None
-        self.on_measured = on_measured
+        self.measured = False
         self._backend = backends.current()
         self._leaves = dict(leaf_layers(model))
         self._outbox = self._backend.Outbox()
@@ -231,12 +233,10 @@ class InStep:
             self._measuring = True
             self._call_step = first
             try:
-                out = measuring(*args, **kwargs)
+                return measuring(*args, **kwargs)
             finally:
                 self._measuring = False
-            if self.on_measured is not None:
-                self.on_measured()
-            return out
+                self.measured = True
 
         return train_function
 
@@ -492,6 +492,7 @@ class InStep:
             A `BatchResult`, or `None` when no step was measured since the
             previous call.
         """
+        self.measured = False
         received = self._outbox.receive()
         forward = received.get(_FORWARD)
         if forward is None or forward[0] <= self._taken:
