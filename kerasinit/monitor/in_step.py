@@ -137,6 +137,7 @@ class InStep:
         self._backend = backends.current()
         self._leaves = dict(leaf_layers(model))
         self._outbox = self._backend.Outbox()
+        self._optimizer = None
         self._outputs: LayerOutputs | None = None
         self._captured: dict = {}
         self._installed: list[tuple[Any, str, bool, Any]] = []
@@ -147,7 +148,6 @@ class InStep:
         self._call_step = 0
         # What the latest trace measured: the layout of its vectors.
         self._paths: tuple[str, ...] = ()
-        self._saturation: dict[str, Any] = {}
         self._owners: tuple[str, ...] = ()
         self._taken = -1
 
