@@ -298,7 +298,7 @@ def run_in_step(
     }
     if monitor is not None:
         out["skipped_events"] = monitor.skipped_events
-        out["batch_events"] = monitor._batch_event
+        out["batch_events"] = monitor._batch.events if monitor._batch else 0
         out["probe_events"] = monitor._event
     return out
 

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import operator
 import os
 import re
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +21,8 @@ import keras
 
 from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import backends, diagnosis, selection, summaries
-from kerasinit.monitor.in_step import BatchResult, InStep
+from kerasinit.monitor.batch_events import BatchEvents
+from kerasinit.monitor.in_step import BatchResult
 from kerasinit.monitor.model_facts import model_facts
 from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
 from kerasinit.monitor.probe_data import (
@@ -40,7 +39,6 @@ from kerasinit.monitor.probe_data import (
     _to_tensors,
 )
 from kerasinit.monitor.result import ProbeResult
-from kerasinit_tensorboard import schema
 
 __all__ = ["HealthMonitor"]
 
@@ -301,15 +299,8 @@ class HealthMonitor(keras.callbacks.Callback):
         )
         self._bound_probe()
         self._writer = summaries.EventWriter(self.log_dir)
-        self._batch_writer = summaries.EventWriter(
-            self.log_dir, run=schema.BATCH_RUN_SUBDIR
-        )
         self._diagnoser: diagnosis.Diagnoser | None = None
-        self._batch_diagnoser: diagnosis.Diagnoser | None = None
-        self._in_step: InStep | None = None
-        self._in_step_open = False
-        self._batch_event = 0
-        self._batch_record_time = -math.inf
+        self._batch: BatchEvents | None = None
         self._probe: Probe | None = None
         self._specs: list[selection.LayerSpec] = []
         self._layer_info: list[dict] = []
@@ -340,9 +331,7 @@ class HealthMonitor(keras.callbacks.Callback):
         "_specs",
         "_diagnoser",
         "_writer",
-        "_in_step",
-        "_batch_diagnoser",
-        "_batch_writer",
+        "_batch",
     )
 
     def __getstate__(self) -> dict:
@@ -385,12 +374,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self._specs = []
         self._diagnoser = None
         self._writer = summaries.EventWriter(self.log_dir)
-        self._in_step = None
-        self._in_step_open = False
-        self._batch_diagnoser = None
-        self._batch_writer = summaries.EventWriter(
-            self.log_dir, run=schema.BATCH_RUN_SUBDIR
-        )
+        self._batch = None
 
     @property
     def skipped_events(self) -> int:
@@ -502,22 +486,18 @@ class HealthMonitor(keras.callbacks.Callback):
             facts=self._model_facts,
             reference_layer=p.reference,
         )
-        self._in_step = None
+        self._batch = None
         if self.source == "batch":
-            self._in_step = InStep(
+            self._batch = BatchEvents(
                 model,
                 self._specs,
                 every_n_steps=self.every_n_steps,
                 reference=p.reference,
-                saturation_threshold=self.thresholds.saturation_derivative,
+                thresholds=self.thresholds,
                 histograms=self.histograms,
                 gradients=self.gradients and model.optimizer is not None,
-            )
-            self._batch_diagnoser = diagnosis.Diagnoser(
-                self._specs,
-                thresholds=self.thresholds,
                 facts=self._model_facts,
-                reference_layer=p.reference,
+                log_dir=self.log_dir,
             )
         self._layer_info = [
             {
@@ -547,10 +527,9 @@ class HealthMonitor(keras.callbacks.Callback):
         self._compile_pending = False
         if self._last_step != self._step:
             self._log(phase="preflight", epoch=None)
-        if self._in_step is not None and not self._in_step_open:
+        if self._batch is not None:
             try:
-                self._in_step.__enter__()
-                self._in_step_open = True
+                self._batch.start()
             except Exception as exc:  # noqa: BLE001
                 # Training goes on unmeasured, as it would without us.
                 self._failed("preparing the train step", exc, event=False)
@@ -558,12 +537,12 @@ class HealthMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._step
         self._epoch = epoch
-        if self._in_step_open:
-            self._in_step.sync_step(self._step)
+        if self._batch is not None and self._batch.open:
+            self._batch.sync_step(self._step)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._batches += 1
-        if self._in_step_open and self._in_step.measured:
+        if self._batch is not None and self._batch.due:
             # What the previous call of the train function measured.
             self._batch_log()
         if self.every_n_steps is not None and self.source == "probe":
@@ -590,7 +569,7 @@ class HealthMonitor(keras.callbacks.Callback):
             self._log(phase="step", epoch=self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._in_step_open and self._in_step.measured:
+        if self._batch is not None and self._batch.due:
             self._batch_log()
         # Once per epoch the count comes from the optimizer: it includes the
         # epoch's last steps, which no batch-begin hook follows.
@@ -607,17 +586,18 @@ class HealthMonitor(keras.callbacks.Callback):
         if self._probe is not None:
             # No compiling thread outlives `fit`.
             self._probe.wait()
-        if self._in_step_open:
-            if self._in_step.measured:
+        writers = [self._writer]
+        if self._batch is not None:
+            if self._batch.due:
                 # A step measured after the last epoch's end (`fit` stopped
                 # early).
                 self._batch_log()
-            self._in_step_open = False
             try:
-                self._in_step.__exit__(None, None, None)
+                self._batch.stop()
             except Exception as exc:  # noqa: BLE001
                 self._failed("restoring the train step", exc, event=False)
-        for writer in (self._writer, self._batch_writer):
+            writers.append(self._batch.writer)
+        for writer in writers:
             try:
                 writer.close()
             except Exception as exc:  # noqa: BLE001
@@ -704,60 +684,33 @@ class HealthMonitor(keras.callbacks.Callback):
         those of every step asynchronously.
         """
         try:
-            taken = self._in_step.take()
-            if taken is None:
-                return
-            event = diagnosis.ProbeEvent.from_result(
-                taken.result,
-                step=taken.step,
-                phase="step",
-                probe_examples=taken.examples,
-                update_steps=1,
-            )
-            new = self._batch_diagnoser.update(event)
+            got = self._batch.take()
         except Exception as exc:  # noqa: BLE001
             self._failed("measuring the training batch", exc)
             return
+        if got is None:
+            return
+        taken, new = got
         self.last_batch_result = taken
-        new = [dataclasses.replace(d, source="batch") for d in new]
-        said = []
-        for found in new:
-            if self._report(found):
-                said.append(found)
-        # The record is cumulative and TensorBoard keeps only some of its
-        # points: one a second, and one with each new diagnosis, is enough
-        # at a cadence of every step.
-        now = time.monotonic()
-        record = bool(said) or now - self._batch_record_time >= (
-            self.BATCH_RECORD_INTERVAL_S
-        )
+        said = [
+            found
+            for found in (dataclasses.replace(d, source="batch") for d in new)
+            if self._report(found)
+        ]
         try:
-            self._batch_writer.write_event(
-                step=taken.step,
-                event=self._batch_event,
+            self._batch.write(
+                taken,
                 epoch=self._epoch,
-                phase="step",
                 layers=self._layer_info,
-                result=taken.result,
-                new_diagnoses=said,
+                said=said,
                 all_diagnoses=[
                     d for d in self.diagnoses if d.source == "batch"
                 ],
-                all_findings=[
-                    f
-                    for d in self.diagnoses
-                    if d.source == "batch"
-                    for f in d.findings
-                ],
                 skipped_events=self._skipped_events,
-                record=record,
+                record_interval_s=self.BATCH_RECORD_INTERVAL_S,
             )
         except Exception as exc:  # noqa: BLE001
             self._failed("writing", exc)
-        else:
-            self._batch_event += 1
-            if record:
-                self._batch_record_time = now
 
     def _model_facts(self):
         # Read when an event has something to explain, so that causes
@@ -776,11 +729,10 @@ class HealthMonitor(keras.callbacks.Callback):
         Returns:
             Whether it was said.
         """
-        other = (
-            self._batch_diagnoser
-            if found.source == "probe"
-            else self._diagnoser
-        )
+        if found.source == "probe":
+            other = self._batch.diagnoser if self._batch is not None else None
+        else:
+            other = self._diagnoser
         if other is not None and other.covers(found.kind):
             return False
         self.diagnoses.append(found)
