@@ -348,9 +348,6 @@ class InStep:
         ]
         n_out, n_in = len(specs), len(inputs)
 
-        def compute(*args):
-            return _exact(functools.partial(measure, *args), blocks)
-
         def measure(*args, masked):
             tensors = [ops.cast(t, "float32") for t in args[:n_out]]
             inputs = list(args[n_out : n_out + n_in])
@@ -390,7 +387,7 @@ class InStep:
             return _pack(blocks, pieces)
 
         self._outbox.send(
-            _FORWARD, current.due, current.step, size, compute, args
+            _FORWARD, current.due, current.step, size, measure, args
         )
 
     def _weight_groups(self, variables) -> list[tuple[str, list[int]]]:
@@ -440,9 +437,6 @@ class InStep:
         )
         n_grads = len(present)
 
-        def compute(*args):
-            return _exact(functools.partial(measure, *args), blocks)
-
         def measure(*args, masked):
             grad_of = dict(zip(present, args[:n_grads]))
             after_of = dict(zip(flat, args[n_grads : n_grads + len(flat)]))
@@ -480,7 +474,7 @@ class InStep:
             return _pack(blocks, pieces)
 
         self._outbox.send(
-            _GRADIENTS, current.due, current.step, size, compute, args
+            _GRADIENTS, current.due, current.step, size, measure, args
         )
 
     # -- on the host -------------------------------------------------------
@@ -547,27 +541,3 @@ def _split(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
         out[name] = flat[pos : pos + size].reshape(shape)
         pos += size
     return out
-
-
-def _exact(measure, blocks):
-    """``measure(masked=False)``, or ``measure(masked=True)`` where that
-    is not exact.
-
-    Statistics taken without masks for non-finite values cost fewer passes
-    and are exact when every value is finite (the ``finite`` block says
-    so); a step with a NaN or an infinity somewhere is measured again on
-    the device, with every statistic over the finite values only and the
-    non-finite values counted, as the probe does on the host.
-    """
-    flat = measure(masked=False)
-    where = sum(int(np.prod(shape)) for _, shape in blocks) - 1
-    exact = ops.equal(flat[where], 1.0)
-    try:
-        # A value, where the step runs eagerly (PyTorch, or JAX and
-        # TensorFlow without compiling): a conditional there would be
-        # built, and on JAX compiled, again at every due step.
-        known = bool(ops.convert_to_numpy(exact))
-    except Exception:  # noqa: BLE001
-        # Traced: the device decides.
-        return ops.cond(exact, lambda: flat, lambda: measure(masked=True))
-    return flat if known else measure(masked=True)

@@ -52,8 +52,11 @@ Inside Keras's own train step (`kerasinit.monitor.in_step`):
 - ``Outbox()``: ``snapshot(variables, due)`` returns the variables'
   values from before the update, which the update leaves as they are
   (copies made on due steps only, where a backend updates in place);
-  ``send(name, due, step, size, compute, args)`` computes the
-  float32 vector ``compute(*args)`` of `size` values only when `due` (a
+  ``send(name, due, step, size, measure, args)`` computes the
+  float32 vector ``measure(*args, masked=...)`` of `size` values, its
+  last value 1 when every value measured was finite (``masked=False``,
+  exact then; a step where it is not is measured again with
+  ``masked=True``, see `measure_exactly`), only when `due` (a
   conditional on the device) and keeps it with its step;
   ``receive()`` returns ``{name: (step, NumPy vector)}`` of the latest
   vectors, in one transfer each.
@@ -69,10 +72,33 @@ from types import ModuleType
 
 import keras
 
-__all__ = ["SUPPORTED", "current"]
+__all__ = ["SUPPORTED", "current", "measure_exactly"]
 
 #: The backends the monitor runs on.
 SUPPORTED = ("tensorflow", "jax", "torch")
+
+
+def measure_exactly(measure, args):
+    """``measure(*args, masked=False)``, or with ``masked=True`` where that
+    is not exact.
+
+    Statistics taken without masks for non-finite values cost fewer passes
+    and are exact when every value is finite (the vector's last value says
+    so); a step with a NaN or an infinity somewhere is measured again, with
+    every statistic over the finite values only and the non-finite values
+    counted, as the probe does. Traced, the device decides (a conditional);
+    run eagerly (PyTorch, or JAX without compiling) the host does, as a
+    conditional would be built, and on JAX compiled, again at every step.
+    """
+    flat = measure(*args, masked=False)
+    exact = keras.ops.equal(flat[-1], 1.0)
+    try:
+        known = bool(keras.ops.convert_to_numpy(exact))
+    except Exception:  # noqa: BLE001
+        return keras.ops.cond(
+            exact, lambda: flat, lambda: measure(*args, masked=True)
+        )
+    return flat if known else measure(*args, masked=True)
 
 
 def current() -> ModuleType:

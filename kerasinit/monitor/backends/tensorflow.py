@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 
@@ -181,7 +182,7 @@ class Outbox:
         self._functions[key] = fused
         return fused
 
-    def send(self, name, due, step, size, compute, args):
+    def send(self, name, due, step, size, measure, args):
         slot = self._slots.get(name)
         if slot is None or int(slot[0].shape[0]) != size:
             # Created once, outside the traced function, whose graph then
@@ -201,7 +202,21 @@ class Outbox:
                 )
             self._slots[name] = slot
         values, at = slot
-        fn = self._compiled(name, compute, args)
+        # Two functions, each compiled where XLA compiles it: XLA compiles
+        # a function at its first run, so the masked one, run only after a
+        # step with a value that is not finite, costs nothing until then.
+        plain = self._compiled(
+            (name, False), functools.partial(measure, masked=False), args
+        )
+        masked = self._compiled(
+            (name, True), functools.partial(measure, masked=True), args
+        )
+
+        def fn(*args):
+            flat = plain(*args)
+            return tf.cond(
+                tf.equal(flat[-1], 1.0), lambda: flat, lambda: masked(*args)
+            )
 
         def now():
             values.assign(tf.cast(fn(*args), tf.float32))

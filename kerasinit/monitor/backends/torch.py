@@ -101,10 +101,13 @@ class Outbox:
         # due steps only.
         return [v.value.detach().clone() for v in variables] if due else None
 
-    def send(self, name, due, step, size, compute, args):
+    def send(self, name, due, step, size, measure, args):
+        from kerasinit.monitor.backends import measure_exactly
+
         if due:
             with torch.no_grad():
-                self._received[name] = (int(step), compute(*args).detach())
+                flat = measure_exactly(measure, args)
+                self._received[name] = (int(step), flat.detach())
 
     def receive(self):
         return {
