@@ -252,10 +252,32 @@ def run_in_step(
     import keras
 
     from kerasinit.callbacks import HealthMonitor
+    from kerasinit.monitor import in_step
 
     n = samples or 20000
     if workload == "cnn":
         n = max(n // 4, 128)
+    # Process CPU time of each call of the train function, by kind, and of
+    # each training-batch event on the host: where a due step's cost goes.
+    calls = {"plain": [], "measuring": [], "host": []}
+    dispatcher = in_step.InStep._dispatcher
+
+    def timed_dispatcher(self, plain, measuring):
+        def timed(kind, fn):
+            def call(*args, **kwargs):
+                start = time.process_time()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    calls[kind].append(time.process_time() - start)
+
+            return call
+
+        return dispatcher(
+            self, timed("plain", plain), timed("measuring", measuring)
+        )
+
+    in_step.InStep._dispatcher = timed_dispatcher
     keras.utils.set_random_seed(0)
     x, y = _data(workload, n)
     model = _model(workload)
@@ -273,11 +295,22 @@ def run_in_step(
             warn=False,
         )
     marks = {}
+    if monitor is not None:
+        batch_log = monitor._batch_log
+
+        def timed_log():
+            start = time.process_time()
+            batch_log()
+            calls["host"].append(time.process_time() - start)
+
+        monitor._batch_log = timed_log
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
                 marks["steady"] = (time.perf_counter(), time.process_time())
+                for times in calls.values():
+                    times.clear()
 
     start = time.perf_counter(), time.process_time()
     model.fit(
@@ -296,6 +329,9 @@ def run_in_step(
         "steady_cpu_s": end[1] - marks["steady"][1],
         "steps": (epochs - 1) * math.ceil(n / 128),
     }
+    for kind, times in calls.items():
+        if times:
+            out[f"{kind}_cpu_ms"] = statistics.median(times) * 1e3
     if monitor is not None:
         out["skipped_events"] = monitor.skipped_events
         out["batch_events"] = monitor._batch.events if monitor._batch else 0
@@ -344,6 +380,18 @@ def _run_in_step_backend(backend: str, args) -> dict:
                 else "-"
             )
             print(f"| {c} | " + " | ".join(cells) + f" | {events} |")
+        print(
+            "\nper call of the train function, process CPU ms (medians of "
+            "the steady epochs, last round): plain step, measuring step, "
+            "host work per training-batch event"
+        )
+        for c in ("batch_1", "batch_10"):
+            r = rounds[-1][c]
+            cells = [
+                f"{r[k]:.2f}" if k in r else "-"
+                for k in ("plain_cpu_ms", "measuring_cpu_ms", "host_cpu_ms")
+            ]
+            print(f"{c}: " + ", ".join(cells))
     return summary
 
 

@@ -112,7 +112,7 @@ def test_tensorflow_statistics_compile_with_xla_or_run_as_they_are(tmp_path):
     # Compiled where XLA compiles them; the Python function itself where it
     # does not (tried before the step uses it).
     assert fused == {"forward": "Function", "gradients": "Function"}
-    assert plain == {"forward": "function", "gradients": "function"}
+    assert plain == {"forward": "function", "gradients": "function"}, plain
     assert [r["step"] for r in with_xla] == [r["step"] for r in without]
     for a, b in zip(with_xla, without):
         for layer, stats in a["stats"].items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 
@@ -205,12 +204,14 @@ class Outbox:
         # Two functions, each compiled where XLA compiles it: XLA compiles
         # a function at its first run, so the masked one, run only after a
         # step with a value that is not finite, costs nothing until then.
-        plain = self._compiled(
-            (name, False), functools.partial(measure, masked=False), args
-        )
-        masked = self._compiled(
-            (name, True), functools.partial(measure, masked=True), args
-        )
+        def unmasked_fn(*args):
+            return measure(*args, masked=False)
+
+        def masked_fn(*args):
+            return measure(*args, masked=True)
+
+        plain = self._compiled((name, False), unmasked_fn, args)
+        masked = self._compiled((name, True), masked_fn, args)
 
         def fn(*args):
             flat = plain(*args)
