@@ -5,6 +5,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from kerasinit.monitor import backends, event_files
@@ -13,6 +14,21 @@ from kerasinit_tensorboard import schema
 # float32's and float16's spacing at 1: the units of the tests' tolerances.
 EPS32 = float(np.finfo(np.float32).eps)
 EPS16 = float(np.finfo(np.float16).eps)
+
+
+@pytest.fixture(autouse=True)
+def a_record_every_batch_event(monkeypatch):
+    """The training-batch tests read one record per event (imported by each
+    ``test_in_step*.py``, where it applies to every test).
+
+    A monitor writes the record of training-batch events at most once a
+    second; these tests count and read the records of every event, so the
+    interval is 0 here (`test_in_step_dispatch.py` tests the interval
+    itself, on a monitor's own attribute).
+    """
+    from kerasinit.callbacks import HealthMonitor
+
+    monkeypatch.setattr(HealthMonitor, "BATCH_RECORD_INTERVAL_S", 0.0)
 
 
 def data(n, features=6, outputs=1, seed=0):

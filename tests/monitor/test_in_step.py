@@ -16,10 +16,13 @@ import pickle
 import keras
 import numpy as np
 import pytest
+
+# An autouse fixture: one record per training-batch event.
 from in_step_cases import (
     EPS16,
     EPS32,
     WeightsBeforeEachStep,
+    a_record_every_batch_event,  # noqa: F401
     batch_records,
     data,
     fit,

@@ -15,7 +15,16 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from in_step_cases import batch_records, data, fit, mlp, variable_values
+
+# An autouse fixture: one record per training-batch event.
+from in_step_cases import (
+    a_record_every_batch_event,  # noqa: F401
+    batch_records,
+    data,
+    fit,
+    mlp,
+    variable_values,
+)
 from monitor_events import assert_same_run
 
 import kerasinit as ki

@@ -8,8 +8,11 @@ is not finite is counted exactly; a healthy run says nothing.
 import keras
 import numpy as np
 import pytest
+
+# An autouse fixture: one record per training-batch event.
 from in_step_cases import (
     WeightsBeforeEachStep,
+    a_record_every_batch_event,  # noqa: F401
     batch_records,
     data,
     fit,

@@ -7,7 +7,15 @@ import os
 import keras
 import numpy as np
 import pytest
-from in_step_cases import batch_records, data, fit, mlp
+
+# An autouse fixture: one record per training-batch event.
+from in_step_cases import (
+    a_record_every_batch_event,  # noqa: F401
+    batch_records,
+    data,
+    fit,
+    mlp,
+)
 
 import kerasinit as ki
 from kerasinit.findings import HealthWarning
