@@ -28,7 +28,7 @@ _RUN = textwrap.dedent(
     import kerasinit as ki
     from kerasinit.monitor import event_files
 
-    log_dir, parallel = sys.argv[1], sys.argv[2] == "1"
+    log_dir, parallel, source = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
     if parallel:
         keras.distribution.set_distribution(
             keras.distribution.DataParallel(
@@ -50,21 +50,27 @@ _RUN = textwrap.dedent(
     model.compile(keras.optimizers.SGD(1e-2),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     monitor = ki.callbacks.HealthMonitor(
-        log_dir, probe=(x[:128], y[:128]), every_n_steps=4, warn=False)
+        log_dir, probe=(x[:128], y[:128]), every_n_steps=4, warn=False,
+        source=source)
+    # A record with every training-batch event, to compare them all.
+    monitor.BATCH_RECORD_INTERVAL_S = 0.0
     model.fit(x, y, batch_size=64, epochs=3, shuffle=False, verbose=0,
               callbacks=[monitor])
-    run = os.path.join(log_dir, "kerasinit")
+    run = os.path.join(
+        log_dir, "kerasinit" if source == "probe" else "kerasinit-batch")
+    batch = monitor.last_batch_result
     print(json.dumps({
         "devices": len(keras.distribution.list_devices()),
         "files": len(glob.glob(os.path.join(run, "events.out.tfevents*"))),
         "records": event_files.records(run),
+        "examples": batch.examples if batch is not None else None,
         "tensorflow": sys.modules.get("tensorflow") is not None,
     }))
     """
 )
 
 
-def _run(tmp_path, parallel: bool) -> dict:
+def _run(tmp_path, parallel: bool, source: str = "probe") -> dict:
     env = dict(
         os.environ,
         KERAS_BACKEND="jax",
@@ -73,7 +79,14 @@ def _run(tmp_path, parallel: bool) -> dict:
     )
     log_dir = tmp_path / ("parallel" if parallel else "single")
     result = subprocess.run(
-        [sys.executable, "-c", _RUN, str(log_dir), "1" if parallel else "0"],
+        [
+            sys.executable,
+            "-c",
+            _RUN,
+            str(log_dir),
+            "1" if parallel else "0",
+            source,
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -91,6 +104,21 @@ def test_jax_data_parallel_measures_the_global_probe(tmp_path):
     one, two = single["records"], parallel["records"]
     assert_same_run(one, two)
     assert "dead_units" in {d["kind"] for d in one[-1]["diagnoses"]}
+
+
+def test_jax_data_parallel_measures_the_global_batch(tmp_path):
+    # `source="batch"`: the statistics of the training batch, inside the
+    # train step.
+    single = _run(tmp_path, parallel=False, source="batch")
+    parallel = _run(tmp_path, parallel=True, source="batch")
+    assert parallel["devices"] == 2
+    assert parallel["files"] == 1 and not parallel["tensorflow"]
+    # Each event holds the whole global batch's statistics, once.
+    assert single["examples"] == parallel["examples"] == 64
+    # Eight steps per epoch, three epochs, due every 4.
+    steps = [r["step"] for r in single["records"]]
+    assert steps == list(range(0, 24, 4))
+    assert_same_run(single["records"], parallel["records"])
 
 
 def _result():

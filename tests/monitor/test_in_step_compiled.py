@@ -1,16 +1,10 @@
-"""`HealthMonitor(source="batch")` in compiled and distributed train steps.
+"""`HealthMonitor(source="batch")` in compiled train steps.
 
 Collected by every backend's test process (`conftest.ALL_BACKENDS`):
-several steps per call, XLA, `torch.compile`, JAX without jit, and JAX's
-data parallelism, each against a plain run of the same model. A case that
-a backend does not have returns at once there.
+several steps per call, XLA, `torch.compile` and JAX without jit, each
+against a plain run of the same model. A case that a backend does not have
+returns at once there. JAX's data parallelism is in `test_distribution.py`.
 """
-
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -25,7 +19,6 @@ from in_step_cases import (
     mlp,
     variable_values,
 )
-from monitor_events import assert_same_run
 
 import kerasinit as ki
 
@@ -165,92 +158,3 @@ def test_steps_compile_nothing_new_on_jax_without_jit(tmp_path):
     assert monitored == plain
     # Still measured: two steps per `fit`, due at 0 and 2.
     assert [r["step"] for r in batch_records(tmp_path)] == [0, 2]
-
-
-# -- JAX's data parallelism ----------------------------------------------------
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-
-_DATA_PARALLEL = textwrap.dedent(
-    """
-    import json, os, sys
-    # As if TensorFlow were not installed: Keras's seeding would import it.
-    sys.modules["tensorflow"] = None
-    import keras, numpy as np
-    import kerasinit as ki
-    from kerasinit.monitor import event_files
-
-    log_dir, parallel = sys.argv[1], sys.argv[2] == "1"
-    if parallel:
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(
-                devices=keras.distribution.list_devices()
-            )
-        )
-    keras.utils.set_random_seed(3)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 10)).astype("float32")
-    y = (x[:, :2].sum(axis=1) > 0).astype("int32")
-    model = keras.Sequential([
-        keras.Input((10,)),
-        keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(16, activation="tanh"),
-        keras.layers.Dense(2),
-    ])
-    model.compile(keras.optimizers.SGD(1e-1),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    monitor = ki.callbacks.HealthMonitor(
-        log_dir, probe=(x[:64], y[:64]), every_n_steps=3, source="batch",
-        warn=False)
-    # A record with every event, to compare them all.
-    monitor.BATCH_RECORD_INTERVAL_S = 0.0
-    model.fit(x, y, batch_size=64, epochs=2, shuffle=False, verbose=0,
-              callbacks=[monitor])
-    print(json.dumps({
-        "devices": len(keras.distribution.list_devices()),
-        "examples": monitor.last_batch_result.examples,
-        "records": event_files.records(
-            os.path.join(log_dir, "kerasinit-batch")),
-    }))
-    """
-)
-
-
-def _data_parallel_run(log_dir, parallel: bool) -> dict:
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        PYTHONPATH=ROOT,
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _DATA_PARALLEL,
-            str(log_dir),
-            str(int(parallel)),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_jax_data_parallel_measures_the_global_batch(tmp_path):
-    if keras.backend.backend() != "jax":
-        # `keras.distribution` lays out arrays on JAX only.
-        return
-    # In processes of their own: XLA's device count is fixed when JAX
-    # starts. Two CPU devices against one, the same model, seed and data.
-    one = _data_parallel_run(tmp_path / "single", parallel=False)
-    two = _data_parallel_run(tmp_path / "parallel", parallel=True)
-    assert two["devices"] == 2
-    # Each event holds the whole global batch's statistics, once.
-    assert one["examples"] == two["examples"] == 64
-    # Four steps per epoch, due every 3: steps 0, 3 and 6.
-    assert [r["step"] for r in one["records"]] == [0, 3, 6]
-    assert_same_run(one["records"], two["records"])
