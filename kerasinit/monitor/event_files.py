@@ -13,8 +13,11 @@ framing here, with TensorBoard's `Event` proto and its file-system layer
 (local paths, and the remote ones TensorBoard itself supports).
 
 TensorBoard's pure-Python CRC32C takes one interpreter step per byte (about
-8 ms for a 40 KB event); `masked_crc32c` computes the same checksum over
-blocks of the data at once with NumPy, using that CRC is linear over GF(2).
+8 ms for a 40 KB event). `masked_crc32c` uses the C implementation of
+`google-crc32c` (a dependency of the package; about a microsecond for
+20 KB); where only its pure-Python fallback is installed, it computes the
+same checksum over blocks of the data at once with NumPy, using that CRC is
+linear over GF(2) (about 0.4 ms for 20 KB).
 A file cut short by a killed run yields every complete record before the
 cut.
 """
@@ -30,6 +33,11 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub.io import gfile
 from tensorboard.util import tensor_util
+
+try:
+    import google_crc32c
+except ImportError:  # pragma: no cover - a dependency of the package
+    google_crc32c = None
 
 from kerasinit_tensorboard import schema
 
@@ -109,6 +117,10 @@ def _apply(operator: np.ndarray, states: np.ndarray) -> np.ndarray:
     )
 
 
+def _c_crc32c(data: bytes) -> int:
+    return google_crc32c.value(data)
+
+
 def _crc32c(data: bytes) -> int:
     if len(data) < _SMALL:
         return _update_bytes(0xFFFFFFFF, data) ^ 0xFFFFFFFF
@@ -155,8 +167,16 @@ def masked_crc32c(data: bytes) -> int:
     Returns:
         The checksum as an unsigned 32-bit integer.
     """
-    crc = _crc32c(data)
+    crc = _checksum(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+# Its pure-Python fallback is slower than the NumPy one.
+_checksum = (
+    _c_crc32c
+    if google_crc32c is not None and google_crc32c.implementation == "c"
+    else _crc32c
+)
 
 
 class RecordWriter:

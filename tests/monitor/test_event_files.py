@@ -77,6 +77,10 @@ def test_masked_crc32c_matches_tensorboards_own(size):
     data = np.random.default_rng(size).integers(0, 256, size, np.uint8)
     data = data.tobytes()
     assert event_files.masked_crc32c(data) == reference_crc(data)
+    # Both implementations: the C one the package installs, and the NumPy
+    # one used where only google-crc32c's pure-Python fallback is.
+    assert event_files._checksum is event_files._c_crc32c
+    assert event_files._crc32c(data) == event_files._c_crc32c(data)
 
 
 def test_tensorboards_own_loader_reads_the_file(tmp_path):
