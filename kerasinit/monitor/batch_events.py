@@ -33,6 +33,8 @@ class BatchEvents:
         reference: path of the last layer with trainable weights.
         thresholds: the monitor's `Thresholds`.
         histograms: bucket activations and gradients.
+        histogram_every_n_steps: bucket them only every n-th step (a
+            multiple of `every_n_steps`), or `None` at every event.
         gradients: measure the applied gradients.
         facts: the diagnoser's facts (see `diagnosis.Diagnoser`).
         log_dir: the TensorBoard log directory.
@@ -54,6 +56,7 @@ class BatchEvents:
         gradients: bool,
         facts: Callable | None,
         log_dir: str,
+        histogram_every_n_steps: int | None = None,
     ):
         self.in_step = InStep(
             model,
@@ -63,6 +66,7 @@ class BatchEvents:
             saturation_threshold=thresholds.saturation_derivative,
             histograms=histograms,
             gradients=gradients,
+            histogram_every_n_steps=histogram_every_n_steps,
         )
         self.diagnoser = diagnosis.Diagnoser(
             list(specs),

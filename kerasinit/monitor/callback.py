@@ -91,6 +91,33 @@ def _positive_int(name: str, value) -> int | None:
     return number
 
 
+def _check_histogram_cadence(
+    every: int, *, source: str, every_n_steps: int | None, histograms
+) -> None:
+    """`histogram_every_n_steps` fits the other arguments, or a ValueError."""
+    if source != "batch":
+        raise ValueError(
+            'Expected `histogram_every_n_steps` only with source="batch": '
+            "the probe's events always carry their histograms. "
+            f"Received: histogram_every_n_steps={every}, source={source!r}"
+        )
+    if not histograms:
+        raise ValueError(
+            "Expected `histogram_every_n_steps` only with histograms=True. "
+            f"Received: histogram_every_n_steps={every}, "
+            f"histograms={histograms!r}"
+        )
+    if every_n_steps is not None and every % every_n_steps:
+        nearest = every_n_steps * max(every // every_n_steps, 1)
+        raise ValueError(
+            "Expected `histogram_every_n_steps` to be a multiple of "
+            "`every_n_steps`, so that the steps with histograms are "
+            f"training-batch events (such as {nearest}). "
+            f"Received: histogram_every_n_steps={every}, "
+            f"every_n_steps={every_n_steps}"
+        )
+
+
 class HealthMonitor(keras.callbacks.Callback):
     """Per-layer training health in TensorBoard, with warnings that name a fix.
 
@@ -161,6 +188,14 @@ class HealthMonitor(keras.callbacks.Callback):
             ``log_dir/kerasinit-batch``, with the same tags, and their
             diagnoses say "on the training batch". Defaults to
             ``"probe"``.
+        histogram_every_n_steps: with ``source="batch"``, bucket the
+            training batch's histograms only every n-th step, a multiple
+            of `every_n_steps`: the other statistics still come at every
+            event. Bucketing is about a third of what a training-batch
+            event costs on the device (``docs/monitor.md``, Overhead), and
+            TensorBoard keeps only a sample of a tag's histograms anyway.
+            `None` buckets them at every event; the probe's events always
+            carry them (with `histograms`). Defaults to `None`.
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -214,6 +249,7 @@ class HealthMonitor(keras.callbacks.Callback):
         compile: bool | str = "auto",
         max_probe_examples: int | None = MAX_PROBE_EXAMPLES,
         source: str = "probe",
+        histogram_every_n_steps: int | None = None,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
@@ -227,6 +263,9 @@ class HealthMonitor(keras.callbacks.Callback):
         every_n_steps = _positive_int("every_n_steps", every_n_steps)
         max_probe_examples = _positive_int(
             "max_probe_examples", max_probe_examples
+        )
+        histogram_every_n_steps = _positive_int(
+            "histogram_every_n_steps", histogram_every_n_steps
         )
         if every_n_epochs is None and every_n_steps is None:
             raise ValueError(
@@ -272,6 +311,13 @@ class HealthMonitor(keras.callbacks.Callback):
                 "it is the cadence of the training-batch events. "
                 f"Received: every_n_steps=None, source={source!r}"
             )
+        if histogram_every_n_steps is not None:
+            _check_histogram_cadence(
+                histogram_every_n_steps,
+                source=source,
+                every_n_steps=every_n_steps,
+                histograms=histograms,
+            )
         if probe is None:
             raise ValueError(
                 "Expected `probe` to be a batch: x, (x, y), (x, y, "
@@ -289,6 +335,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.compile = compile
         self.max_probe_examples = max_probe_examples
         self.source = source
+        self.histogram_every_n_steps = histogram_every_n_steps
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._check_log_dir()
@@ -498,6 +545,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 gradients=self.gradients and model.optimizer is not None,
                 facts=self._model_facts,
                 log_dir=self.log_dir,
+                histogram_every_n_steps=self.histogram_every_n_steps,
             )
         self._layer_info = [
             {

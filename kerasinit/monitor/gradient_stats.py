@@ -17,7 +17,12 @@ from keras import ops
 from kerasinit.monitor import backends, histograms
 from kerasinit.monitor.rows import Rows, concat, group_by_key, size
 
-__all__ = ["DEVICE_METRICS", "gradient_stats_many", "update_ratios"]
+__all__ = [
+    "DEVICE_METRICS",
+    "gradient_histograms_many",
+    "gradient_stats_many",
+    "update_ratios",
+]
 
 #: The gradient metrics of `gradient_stats_many`, each one a column of its
 #: result. (``update_ratio`` comes from `update_ratios`.)
@@ -56,6 +61,73 @@ def gradient_stats_many(
         finite extremes of each layer's gradient entries, and ``"counts"``,
         ``[n, bins]``, their histogram counts over that range.
     """
+    g_rows, w_rows, rows, missing = _gradient_rows(groups, masked)
+    g_norm = _gradient_norms(g_rows, rows)
+    # Weights are not tiny enough for float32 squares to underflow.
+    w_sq = ops.cast(
+        w_rows.per_layer(
+            "sum",
+            [ops.sum(ops.square(m), axis=1) for m in w_rows.matrices],
+        ),
+        backends.current().WIDE_FLOAT,
+    )
+    w_norm = ops.cast(ops.sqrt(w_sq), "float32")
+    bad = _nonfinite(g_rows, rows, masked)
+    columns = {
+        "grad_norm": g_norm,
+        "weight_norm": w_norm,
+        "grad_weight_ratio": g_norm / w_norm,
+        "grad_nonfinite": bad,
+    }
+    out = {
+        "columns": columns,
+        # The norms are finite exactly when every value is.
+        "all_finite": ops.isfinite(ops.sum(g_norm)),
+    }
+    if bins:
+        out.update(_histograms(g_rows, rows, missing, bad, bins))
+    return out
+
+
+def gradient_histograms_many(
+    groups: Sequence[tuple[Sequence], Sequence],
+    *,
+    bins: int,
+    masked: bool = True,
+) -> dict:
+    """The gradient histograms of `gradient_stats_many` alone.
+
+    For a training step that buckets its histograms less often than it
+    takes the other statistics: the same ranges and counts as
+    ``gradient_stats_many(groups, bins=bins, masked=masked)``, at the cost
+    of the extremes and the bucketing only.
+
+    Args:
+        groups: as `gradient_stats_many`'s (the weights give the sizes of
+            the gradients the loss does not reach).
+        bins: histogram buckets.
+        masked: keep non-finite values out of the histograms (exact without
+            masks only when ``"all_finite"``). Defaults to `True`.
+
+    Returns:
+        ``{"range": [n, 2], "counts": [n, bins], "all_finite": scalar
+        bool}``.
+    """
+    g_rows, _, rows, missing = _gradient_rows(groups, masked)
+    out = _histograms(
+        g_rows, rows, missing, _nonfinite(g_rows, rows, masked), bins
+    )
+    finite = [r.all_finite for r in rows]
+    out["all_finite"] = (
+        ops.all(ops.stack(finite)) if finite else ops.convert_to_tensor(True)
+    )
+    return out
+
+
+def _gradient_rows(groups, masked: bool):
+    """The gradients' and the weights' `_LayerRows`, the gradients' `Rows`
+    and, per layer, how many entries have no gradient (counted as zeros).
+    """
     n = len(groups)
     g_rows = _LayerRows(
         [
@@ -77,21 +149,18 @@ def gradient_stats_many(
         dtype=np.float32,
     )
     rows = [Rows(m, masked) for m in g_rows.matrices]
-    g_norm = _gradient_norms(g_rows, rows)
-    # Weights are not tiny enough for float32 squares to underflow.
-    w_sq = ops.cast(
-        w_rows.per_layer(
-            "sum",
-            [ops.sum(ops.square(m), axis=1) for m in w_rows.matrices],
-        ),
-        backends.current().WIDE_FLOAT,
-    )
-    w_norm = ops.cast(ops.sqrt(w_sq), "float32")
-    bad = (
-        g_rows.per_layer("sum", [(r.count - r.n_finite)[:, 0] for r in rows])
-        if masked
-        else ops.zeros([n])
-    )
+    return g_rows, w_rows, rows, missing
+
+
+def _nonfinite(g_rows, rows, masked: bool):
+    """``[n]`` the non-finite gradient entries of each layer (0 unmasked)."""
+    if not masked:
+        return ops.zeros([g_rows.n])
+    return g_rows.per_layer("sum", [(r.count - r.n_finite)[:, 0] for r in rows])
+
+
+def _extremes(g_rows, rows, missing):
+    """``([n], [n])`` the finite extremes of each layer's gradient entries."""
     inf = float("inf")
     # A layer without gradient entries has no extremes; the zeros that stand
     # for the gradients of unreached weights widen the range to 0.
@@ -104,23 +173,17 @@ def gradient_stats_many(
     if missing.any():
         lo = ops.where(missing > 0, ops.minimum(lo, 0.0), lo)
         hi = ops.where(missing > 0, ops.maximum(hi, 0.0), hi)
-    columns = {
-        "grad_norm": g_norm,
-        "weight_norm": w_norm,
-        "grad_weight_ratio": g_norm / w_norm,
-        "grad_nonfinite": bad,
-    }
-    out = {
-        "columns": columns,
-        # The norms are finite exactly when every value is.
-        "all_finite": ops.isfinite(ops.sum(g_norm)),
-    }
-    if bins:
-        out["range"] = ops.stack([lo, hi], axis=1)
-        out["counts"] = _layer_counts(
+    return lo, hi
+
+
+def _histograms(g_rows, rows, missing, bad, bins: int) -> dict:
+    lo, hi = _extremes(g_rows, rows, missing)
+    return {
+        "range": ops.stack([lo, hi], axis=1),
+        "counts": _layer_counts(
             g_rows, rows, lo, hi, ops.convert_to_tensor(missing) - bad, bins
-        )
-    return out
+        ),
+    }
 
 
 def update_ratios(

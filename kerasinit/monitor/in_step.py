@@ -54,6 +54,9 @@ logger = logging.getLogger("kerasinit.monitor")
 
 _FORWARD = "forward"
 _GRADIENTS = "gradients"
+# The histograms, where they are bucketed less often than the rest.
+_FORWARD_COUNTS = "forward_counts"
+_GRADIENT_COUNTS = "gradient_counts"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +82,9 @@ class _Step:
 
     due: Any
     step: Any
+    # Whether the step buckets its histograms, where they have a cadence
+    # of their own (`None` otherwise).
+    histograms_due: Any = None
     forward_sent: bool = False
     gradients_sent: bool = False
 
@@ -103,6 +109,12 @@ class InStep:
         histograms: bucket activations and gradients. Defaults to `True`.
         gradients: measure the applied gradients. Defaults to `True`.
         bins: histogram buckets. Defaults to `30`.
+        histogram_every_n_steps: bucket the histograms only on the due
+            steps whose count of earlier updates is a multiple of this (a
+            multiple of `every_n_steps`), or `None` on every due step.
+            Bucketing is about a third of a due step's statistics on the
+            reference workloads (``docs/monitor.md``, Overhead). Defaults
+            to `None`.
 
     Attributes:
         measured: whether a call of the train function measured a step
@@ -124,6 +136,7 @@ class InStep:
         histograms: bool = True,
         gradients: bool = True,
         bins: int = 30,
+        histogram_every_n_steps: int | None = None,
     ):
         self.model = model
         self.specs = list(specs)
@@ -133,6 +146,15 @@ class InStep:
         self.histograms = histograms
         self.gradients = gradients
         self.bins = bins if histograms else None
+        self.histogram_every_n_steps = histogram_every_n_steps
+        # Histograms with a cadence of their own travel apart from the
+        # other statistics; otherwise in the same vectors.
+        self._apart = bool(
+            self.bins
+            and histogram_every_n_steps is not None
+            and histogram_every_n_steps != self.every_n_steps
+        )
+        self._inline_bins = None if self._apart else self.bins
         self.measured = False
         self._backend = backends.current()
         self._leaves = dict(leaf_layers(model))
@@ -254,8 +276,19 @@ class InStep:
                 due = True
             else:
                 due = ops.equal(ops.mod(count, self.every_n_steps), 0)
+            histograms_due = None
+            if self._apart:
+                every = self.histogram_every_n_steps
+                if isinstance(count, int):
+                    histograms_due = count % every == 0
+                else:
+                    histograms_due = ops.equal(ops.mod(count, every), 0)
+                    if due is not True:
+                        histograms_due = ops.logical_and(due, histograms_due)
             self._captured.clear()
-            self._current = _Step(due=due, step=count)
+            self._current = _Step(
+                due=due, step=count, histograms_due=histograms_due
+            )
             try:
                 return original(*args, **kwargs)
             finally:
@@ -308,7 +341,7 @@ class InStep:
     # -- the statistics ----------------------------------------------------
 
     def _forward_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        p, bins = len(self._paths), self.bins
+        p, bins = len(self._paths), self._inline_bins
         blocks = []
         if p:
             columns = len(activation_stats.DEVICE_METRICS)
@@ -370,7 +403,7 @@ class InStep:
                     tensors,
                     dead_values=[s.dead_value for s in specs],
                     saturation=saturation,
-                    bins=self.bins,
+                    bins=self._inline_bins,
                     masked=masked,
                 )
                 pieces["activations"] = ops.stack(
@@ -380,7 +413,7 @@ class InStep:
                     ],
                     axis=1,
                 )
-                if self.bins:
+                if self._inline_bins:
                     pieces["activation_counts"] = act["counts"]
                 finite = act["all_finite"]
             pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
@@ -389,6 +422,45 @@ class InStep:
         self._outbox.send(
             _FORWARD, current.due, current.step, size, measure, args
         )
+        if self._apart and n_out:
+            bins = self.bins
+            count_blocks = self._forward_count_blocks()
+
+            def measure_counts(*args, masked):
+                tensors = [ops.cast(t, "float32") for t in args[:n_out]]
+                act = activation_stats.activation_counts_many(
+                    tensors, bins=bins, masked=masked
+                )
+                pieces = {
+                    "activation_counts": act["counts"],
+                    "finite": ops.reshape(
+                        ops.cast(act["all_finite"], "float32"), [1]
+                    ),
+                }
+                return _pack(count_blocks, pieces)
+
+            self._outbox.send(
+                _FORWARD_COUNTS,
+                current.histograms_due,
+                current.step,
+                _size(count_blocks),
+                measure_counts,
+                args[:n_out],
+            )
+
+    def _forward_count_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [
+            ("activation_counts", (len(self._paths), self.bins)),
+            ("finite", (1,)),
+        ]
+
+    def _gradient_count_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
+        o = len(self._owners)
+        return [
+            ("gradient_range", (o, 2)),
+            ("gradient_counts", (o, self.bins)),
+            ("finite", (1,)),
+        ]
 
     def _weight_groups(self, variables) -> list[tuple[str, list[int]]]:
         """``(owner, indices in variables)`` of each measured owner."""
@@ -410,7 +482,7 @@ class InStep:
         return groups
 
     def _gradient_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        o, bins = len(self._owners), self.bins
+        o, bins = len(self._owners), self._inline_bins
         blocks = []
         if o:
             blocks.append(("gradients", (o, len(GRADIENT_COLUMNS))))
@@ -437,36 +509,45 @@ class InStep:
         )
         n_grads = len(present)
 
-        def measure(*args, masked):
+        def layer_groups(args):
+            """Per layer: (gradients, weights before, weights after)."""
             grad_of = dict(zip(present, args[:n_grads]))
             after_of = dict(zip(flat, args[n_grads : n_grads + len(flat)]))
             before_of = dict(zip(flat, args[n_grads + len(flat) :]))
+            out = []
+            for _, idx in groups:
+                gs = [
+                    None
+                    if i not in grad_of
+                    else (grad_of[i] if scale is None else grad_of[i] / scale)
+                    for i in idx
+                ]
+                out.append(
+                    (
+                        gs,
+                        [before_of[i] for i in idx],
+                        [after_of[i] for i in idx],
+                    )
+                )
+            return out
+
+        def measure(*args, masked):
             pieces = {}
             finite = ops.convert_to_tensor(True)
             if groups:
-                g_groups, now, then = [], [], []
-                for _, idx in groups:
-                    gs = [
-                        None
-                        if i not in grad_of
-                        else (
-                            grad_of[i] if scale is None else grad_of[i] / scale
-                        )
-                        for i in idx
-                    ]
-                    earlier = [before_of[i] for i in idx]
-                    g_groups.append((gs, earlier))
-                    now.append([after_of[i] for i in idx])
-                    then.append(earlier)
+                per_layer = layer_groups(args)
+                g_groups = [(gs, before) for gs, before, _ in per_layer]
+                now = [after for _, _, after in per_layer]
+                then = [before for _, before, _ in per_layer]
                 gst = gradient_stats.gradient_stats_many(
-                    g_groups, bins=self.bins, masked=masked
+                    g_groups, bins=self._inline_bins, masked=masked
                 )
                 updates = gradient_stats.update_ratios(now, then)
                 columns = dict(gst["columns"], update_ratio=updates)
                 pieces["gradients"] = ops.stack(
                     [columns[c] for c in GRADIENT_COLUMNS], axis=1
                 )
-                if self.bins:
+                if self._inline_bins:
                     pieces["gradient_range"] = gst["range"]
                     pieces["gradient_counts"] = gst["counts"]
                 finite = gst["all_finite"]
@@ -476,6 +557,34 @@ class InStep:
         self._outbox.send(
             _GRADIENTS, current.due, current.step, size, measure, args
         )
+        if self._apart and groups:
+            bins = self.bins
+            count_blocks = self._gradient_count_blocks()
+
+            def measure_counts(*args, masked):
+                g_groups = [
+                    (gs, before) for gs, before, _ in layer_groups(args)
+                ]
+                hist = gradient_stats.gradient_histograms_many(
+                    g_groups, bins=bins, masked=masked
+                )
+                pieces = {
+                    "gradient_range": hist["range"],
+                    "gradient_counts": hist["counts"],
+                    "finite": ops.reshape(
+                        ops.cast(hist["all_finite"], "float32"), [1]
+                    ),
+                }
+                return _pack(count_blocks, pieces)
+
+            self._outbox.send(
+                _GRADIENT_COUNTS,
+                current.histograms_due,
+                current.step,
+                _size(count_blocks),
+                measure_counts,
+                args,
+            )
 
     # -- on the host -------------------------------------------------------
 
@@ -502,6 +611,29 @@ class InStep:
             blocks.update(g_blocks)
             blocks["finite"] = np.array([finite], np.float32)
         owners = self._owners if with_grads else ()
+        # Histograms bucketed apart come with this step's where it bucketed
+        # them, for every measured part of it.
+        wanted = [_FORWARD_COUNTS] if self._paths else []
+        if owners:
+            wanted.append(_GRADIENT_COUNTS)
+        with_counts = self._apart and all(
+            received.get(name, (None,))[0] == step for name in wanted
+        )
+        if with_counts:
+            if self._paths:
+                blocks.update(
+                    _counts_of(
+                        self._forward_count_blocks(),
+                        received[_FORWARD_COUNTS][1],
+                    )
+                )
+            if owners:
+                blocks.update(
+                    _counts_of(
+                        self._gradient_count_blocks(),
+                        received[_GRADIENT_COUNTS][1],
+                    )
+                )
         row = {o: i for i, o in enumerate(owners)}
         layout = ProbeLayout(
             paths=self._paths,
@@ -514,7 +646,7 @@ class InStep:
             reference_row=row.get(self.reference),
             activation_columns=activation_stats.DEVICE_METRICS,
             gradient_columns=GRADIENT_COLUMNS,
-            bins=self.bins,
+            bins=self.bins if with_counts else self._inline_bins,
             with_grads=with_grads,
         )
         examples = float(blocks["examples"][0])
@@ -525,12 +657,24 @@ class InStep:
         )
 
 
+def _size(blocks) -> int:
+    return sum(int(np.prod(shape)) for _, shape in blocks)
+
+
 def _pack(blocks, pieces):
     flat = []
     for name, shape in blocks:
         block = ops.cast(pieces[name], "float32")
         flat.append(ops.reshape(block, [int(np.prod(shape))]))
     return ops.concatenate(flat, axis=0)
+
+
+def _counts_of(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """The histogram blocks of a vector sent apart (its flag left out: the
+    statistics without masks were exact, or measured again with them)."""
+    out = _split(blocks, flat)
+    del out["finite"]
+    return out
 
 
 def _split(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:

@@ -304,6 +304,97 @@ def test_events_come_at_the_due_steps_in_a_run_of_their_own(tmp_path):
         assert set(r["stats"]) == {"d1", "d2"}
 
 
+def _run_values(run, plugin):
+    """``{(step, tag): value}`` of one plugin's values in a run."""
+    return {
+        (v.step, v.tag): v.value
+        for v in event_files.read_run(run)
+        if v.plugin_name == plugin
+    }
+
+
+def test_histograms_with_a_cadence_of_their_own(tmp_path):
+    # Seven steps, each one an event; histograms every third. The same
+    # model trained again with histograms at every event gives the
+    # reference: training is the same with both, so are the values.
+    x, y = data(7 * 16)
+    runs = {}
+    for every in (3, None):
+        model = mlp([16, 8], ["relu", "tanh"])
+        log_dir = tmp_path / str(every)
+        monitor = ki.callbacks.HealthMonitor(
+            str(log_dir),
+            probe=(x[:32], y[:32]),
+            every_n_steps=1,
+            every_n_epochs=None,
+            source="batch",
+            histogram_every_n_steps=every,
+            warn=False,
+        )
+        fit(model, x, y, monitor, batch_size=16)
+        run = log_dir / schema.BATCH_RUN_SUBDIR
+        runs[every] = (
+            _run_values(run, "scalars"),
+            _run_values(run, "histograms"),
+        )
+    (scalars, hists), (all_scalars, all_hists) = runs[3], runs[None]
+    assert {step for step, _ in all_hists} == set(range(7))
+    assert {step for step, _ in hists} == {0, 3, 6}
+    # Every layer's activation and gradient histograms at those steps.
+    tags = {
+        schema.histogram_tag(prefix, layer)
+        for prefix in (
+            schema.ACTIVATION_HISTOGRAM_PREFIX,
+            schema.GRADIENT_HISTOGRAM_PREFIX,
+        )
+        for layer in ("d1", "d2")
+    }
+    assert {tag for _, tag in hists} == tags
+    # Counts over the same ranges: the same, exactly.
+    for key, table in hists.items():
+        np.testing.assert_array_equal(table, all_hists[key], err_msg=key)
+    # The other statistics at every event, equal to within the rounding
+    # of a reduction's order (the two traces fuse their operations apart).
+    assert scalars.keys() == all_scalars.keys()
+    assert {step for step, _ in scalars} == set(range(7))
+    for key, value in scalars.items():
+        np.testing.assert_allclose(
+            value,
+            all_scalars[key],
+            rtol=16 * EPS32,
+            atol=16 * EPS32,
+            err_msg=key,
+        )
+
+
+def test_the_histogram_cadence_is_validated(tmp_path):
+    x, y = data(8)
+
+    def monitor(**kwargs):
+        return ki.callbacks.HealthMonitor(
+            str(tmp_path), probe=(x, y), every_n_steps=2, **kwargs
+        )
+
+    with pytest.raises(ValueError, match=r"only with source=\"batch\""):
+        monitor(histogram_every_n_steps=4)
+    with pytest.raises(ValueError, match=r"only with histograms=True"):
+        monitor(source="batch", histograms=False, histogram_every_n_steps=4)
+    with pytest.raises(
+        ValueError,
+        match=r"a multiple of `every_n_steps`.*such as 4\)\. "
+        r"Received: histogram_every_n_steps=5, every_n_steps=2$",
+    ):
+        monitor(source="batch", histogram_every_n_steps=5)
+    with pytest.raises(ValueError, match=r"positive integer"):
+        monitor(source="batch", histogram_every_n_steps=0)
+    assert (
+        monitor(
+            source="batch", histogram_every_n_steps=np.int64(6)
+        ).histogram_every_n_steps
+        == 6
+    )
+
+
 # -- the model after `fit` -----------------------------------------------------
 
 

@@ -21,6 +21,8 @@ from in_step_cases import (
 )
 
 import kerasinit as ki
+from kerasinit.monitor import event_files
+from kerasinit_tensorboard import schema
 
 # -- compiled train functions --------------------------------------------------
 
@@ -32,6 +34,9 @@ import kerasinit as ki
         (1, True, True),
         (4, True, True),
         (1, True, False),
+        # Histograms every 6 steps: a cadence of their own.
+        (4, "auto", 6),
+        (1, True, 6),
     ],
 )
 def test_several_steps_per_call_and_xla(
@@ -66,7 +71,10 @@ def test_several_steps_per_call_and_xla(
         every_n_steps=3,
         source="batch",
         warn=False,
-        histograms=histograms,
+        histograms=bool(histograms),
+        histogram_every_n_steps=(
+            None if isinstance(histograms, bool) else histograms
+        ),
     )
     fit(monitored, x, y, monitor, batch_size=16, epochs=2)
     steps = [r["step"] for r in batch_records(tmp_path)]
@@ -76,6 +84,22 @@ def test_several_steps_per_call_and_xla(
         # One event per call of the train function, holding its latest due
         # step: calls of steps 0-3, 4-7, 8-11 and 12-15.
         assert steps == [3, 6, 9, 15]
+    hist_steps = {
+        v.step
+        for v in event_files.read_run(tmp_path / schema.BATCH_RUN_SUBDIR)
+        if v.plugin_name == "histograms"
+    }
+    if histograms is True:
+        assert hist_steps == set(steps)
+    elif histograms is False:
+        assert hist_steps == set()
+    elif steps_per_execution == 1:
+        assert hist_steps == {0, 6, 12}
+    else:
+        # An event holds its call's latest due step, and its histograms
+        # where that step bucketed them: of the calls of steps 0-3 (with
+        # histograms at 0), 4-7, 8-11 and 12-15 (at 12), only 6.
+        assert hist_steps == {6}
     assert monitor.skipped_events == 0
     for (name, value), (_, other) in zip(
         variable_values(plain), variable_values(monitored)

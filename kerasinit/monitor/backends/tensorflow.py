@@ -201,6 +201,7 @@ class Outbox:
                 )
             self._slots[name] = slot
         values, at = slot
+
         # Two functions, each compiled where XLA compiles it: XLA compiles
         # a function at its first run, so the masked one, run only after a
         # step with a value that is not finite, costs nothing until then.
