@@ -237,7 +237,14 @@ def run_one(
 # The training-batch source against plain `fit` and the probe at the same
 # cadence. Without per-epoch probe events, so that the steady epochs show
 # what measuring inside the train step costs.
-IN_STEP_CONFIGS = ("plain", "batch_1", "batch_10", "probe_10")
+IN_STEP_CONFIGS = (
+    "plain",
+    "batch_1",
+    "batch_1_h100",
+    "batch_10",
+    "batch_10_h100",
+    "probe_10",
+)
 
 
 def run_in_step(
@@ -285,13 +292,16 @@ def run_in_step(
     probe = (x[:512], y[:512])
     monitor = None
     if config != "plain":
-        source, every = config.split("_")
+        # "batch_1_h100": the training batch every step, its histograms
+        # every 100.
+        source, every, *hist = config.split("_")
         monitor = HealthMonitor(
             log_dir,
             probe,
             every_n_epochs=None,
             every_n_steps=int(every),
             source="batch" if source == "batch" else "probe",
+            histogram_every_n_steps=int(hist[0][1:]) if hist else None,
             warn=False,
         )
     marks = {}
@@ -385,7 +395,7 @@ def _run_in_step_backend(backend: str, args) -> dict:
             "the steady epochs, last round): plain step, measuring step, "
             "host work per training-batch event"
         )
-        for c in ("batch_1", "batch_10"):
+        for c in IN_STEP_CONFIGS[1:-1]:
             r = rounds[-1][c]
             cells = [
                 f"{r[k]:.2f}" if k in r else "-"
@@ -668,9 +678,24 @@ def run_stats(against: str | None, repeat: int) -> None:
         def gradients(m, groups=groups):
             return m.gradient_stats_many(groups, masked=False)
 
+        def one_read(m, tensors):
+            # The floor of any statistic: every value read once (a sum).
+            return {"sum": keras.ops.stack([keras.ops.sum(t) for t in tensors])}
+
+        gradient_tensors = [t for gs, ws in groups for t in gs + ws]
         for name, fn, kind in (
             ("activations", activations, "ACTIVATION"),
+            (
+                "activations: one read",
+                functools.partial(one_read, tensors=outputs),
+                None,
+            ),
             ("gradients", gradients, "GRADIENT"),
+            (
+                "gradients and weights: one read",
+                functools.partial(one_read, tensors=gradient_tensors),
+                None,
+            ),
         ):
             calls = {}
             for label, m in modules.items():
@@ -683,23 +708,29 @@ def run_stats(against: str | None, repeat: int) -> None:
                     t = time.perf_counter()
                     keras.tree.map_structure(keras.ops.convert_to_numpy, c())
                     times[k].append(time.perf_counter() - t)
-            reference = _named(
-                modules["working tree"],
-                results["working tree", "eager"],
-                kind,
-            )
-            for label, m in modules.items():
-                # Every statistic both revisions compute.
-                named = _named(m, results[label, "eager"], kind)
-                same = all(
-                    np.array_equal(named[key], reference[key], equal_nan=True)
-                    for key in named.keys() & reference.keys()
+            if kind is not None:
+                reference = _named(
+                    modules["working tree"],
+                    results["working tree", "eager"],
+                    kind,
                 )
+            for label, m in modules.items():
+                same = True
+                if kind is not None:
+                    # Every statistic both revisions compute.
+                    named = _named(m, results[label, "eager"], kind)
+                    same = all(
+                        np.array_equal(
+                            named[key], reference[key], equal_nan=True
+                        )
+                        for key in named.keys() & reference.keys()
+                    )
+                verdict = "-" if kind is None else ("yes" if same else "no")
                 eager = statistics.median(times[label, "eager"]) * 1e3
                 compiled = statistics.median(times[label, "compiled"]) * 1e3
                 print(
                     f"| {workload} | {name} | {label} | {eager:.1f} | "
-                    f"{compiled:.1f} | {'yes' if same else 'no'} |"
+                    f"{compiled:.1f} | {verdict} |"
                 )
 
 

@@ -222,3 +222,25 @@ def test_layers_train_compiled_and_save(tmp_path):
         keras.ops.convert_to_numpy(loaded(x)),
         keras.ops.convert_to_numpy(model(x)),
     )
+
+
+@pytest.mark.parametrize("step", [0, 5, 2**24 + 3, 2**31 - 1])
+def test_the_outbox_carries_a_vector_and_its_step_exactly(step):
+    # What a due step sends is what the host receives: the values, and the
+    # step however large (TensorFlow carries it in float32 values).
+    from kerasinit.monitor import backends
+
+    outbox = backends.current().Outbox()
+    values = np.array([0.5, -3.0, 1e-30], np.float32)
+
+    def measure(x, *, masked):
+        ones = keras.ops.ones([1], "float32")
+        return keras.ops.concatenate([keras.ops.reshape(x, [-1]), ones])
+
+    outbox.send(
+        "v", True, step, values.size + 1, measure, [keras.ops.array(values)]
+    )
+    received = outbox.receive()
+    got_step, got = received["v"]
+    assert got_step == step
+    np.testing.assert_array_equal(got, np.append(values, 1.0))

@@ -367,34 +367,6 @@ def test_histograms_with_a_cadence_of_their_own(tmp_path):
         )
 
 
-def test_the_histogram_cadence_is_validated(tmp_path):
-    x, y = data(8)
-
-    def monitor(**kwargs):
-        return ki.callbacks.HealthMonitor(
-            str(tmp_path), probe=(x, y), every_n_steps=2, **kwargs
-        )
-
-    with pytest.raises(ValueError, match=r"only with source=\"batch\""):
-        monitor(histogram_every_n_steps=4)
-    with pytest.raises(ValueError, match=r"only with histograms=True"):
-        monitor(source="batch", histograms=False, histogram_every_n_steps=4)
-    with pytest.raises(
-        ValueError,
-        match=r"a multiple of `every_n_steps`.*such as 4\)\. "
-        r"Received: histogram_every_n_steps=5, every_n_steps=2$",
-    ):
-        monitor(source="batch", histogram_every_n_steps=5)
-    with pytest.raises(ValueError, match=r"positive integer"):
-        monitor(source="batch", histogram_every_n_steps=0)
-    assert (
-        monitor(
-            source="batch", histogram_every_n_steps=np.int64(6)
-        ).histogram_every_n_steps
-        == 6
-    )
-
-
 # -- the model after `fit` -----------------------------------------------------
 
 

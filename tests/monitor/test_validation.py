@@ -81,6 +81,44 @@ def test_an_empty_first_batch_of_a_dataset(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "kwargs, parts",
+    [
+        (
+            {"histogram_every_n_steps": 4},
+            ['only with source="batch"', "source='probe'"],
+        ),
+        (
+            {
+                "source": "batch",
+                "histograms": False,
+                "histogram_every_n_steps": 4,
+            },
+            ["only with histograms=True", "histograms=False"],
+        ),
+        (
+            {"source": "batch", "histogram_every_n_steps": 5},
+            [
+                "a multiple of `every_n_steps`",
+                "(such as 4)",
+                "histogram_every_n_steps=5, every_n_steps=2",
+            ],
+        ),
+        (
+            {"source": "batch", "histogram_every_n_steps": 0},
+            ["`histogram_every_n_steps`", "positive integer"],
+        ),
+    ],
+)
+def test_a_histogram_cadence_that_does_not_fit(tmp_path, kwargs, parts):
+    _refused(
+        tmp_path / "runs",
+        ValueError,
+        parts,
+        lambda d: HealthMonitor(d, (X, Y), every_n_steps=2, **kwargs),
+    )
+
+
+@pytest.mark.parametrize(
     "layers, words",
     [
         ([], "name at least one layer"),
@@ -270,6 +308,14 @@ def test_numpy_integers_are_integers(tmp_path):
         every_n_steps=np.int32(3),
         max_probe_examples=np.uint16(64),
     )
+    batch = HealthMonitor(
+        tmp_path / "batch",
+        (X, Y),
+        every_n_steps=np.int32(3),
+        source="batch",
+        histogram_every_n_steps=np.int64(6),
+    )
+    assert type(batch.histogram_every_n_steps) is int
     assert type(monitor.every_n_epochs) is int
     assert type(monitor.every_n_steps) is int
     assert type(monitor.max_probe_examples) is int

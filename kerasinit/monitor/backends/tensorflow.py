@@ -112,15 +112,22 @@ def _xla_compiles(fused, args) -> bool:
     return True
 
 
+# A step count travels in a slot's last two float32 values, each exact:
+# ``step = high * _STEP_BASE + low`` (counts below 2**48).
+_STEP_BASE = 2**24
+
+
 class Outbox:
     """Device variables the train step assigns on due steps; read at events.
 
     An assignment inside `tf.cond` runs only when the step is due, and
-    compiles under XLA (a host callback would not).
+    compiles under XLA (a host callback would not). Each slot is one
+    variable, the step it measured in its last two values: one read per
+    slot at an event.
     """
 
     def __init__(self):
-        self._slots: dict[str, tuple[tf.Variable, tf.Variable]] = {}
+        self._slots: dict[str, tf.Variable] = {}
         self._before: list[tf.Variable] = []
         self._functions: dict = {}
 
@@ -182,25 +189,17 @@ class Outbox:
         return fused
 
     def send(self, name, due, step, size, measure, args):
-        slot = self._slots.get(name)
-        if slot is None or int(slot[0].shape[0]) != size:
+        values = self._slots.get(name)
+        if values is None or int(values.shape[0]) != size + 2:
             # Created once, outside the traced function, whose graph then
-            # holds them.
+            # holds it; no step yet (a negative count).
             with tf.init_scope():
-                slot = (
-                    tf.Variable(
-                        tf.zeros([size], tf.float32),
-                        trainable=False,
-                        name=f"kerasinit_{name}",
-                    ),
-                    tf.Variable(
-                        tf.constant(-1, tf.int64),
-                        trainable=False,
-                        name=f"kerasinit_{name}_step",
-                    ),
+                values = tf.Variable(
+                    tf.concat([tf.zeros([size]), [-1.0, 0.0]], axis=0),
+                    trainable=False,
+                    name=f"kerasinit_{name}",
                 )
-            self._slots[name] = slot
-        values, at = slot
+            self._slots[name] = values
 
         # Two functions, each compiled where XLA compiles it: XLA compiles
         # a function at its first run, so the masked one, run only after a
@@ -221,8 +220,17 @@ class Outbox:
             )
 
         def now():
-            values.assign(tf.cast(fn(*args), tf.float32))
-            at.assign(tf.cast(step, tf.int64))
+            count = tf.cast(step, tf.int64)
+            high, low = count // _STEP_BASE, count % _STEP_BASE
+            values.assign(
+                tf.concat(
+                    [
+                        tf.cast(fn(*args), tf.float32),
+                        tf.cast(tf.stack([high, low]), tf.float32),
+                    ],
+                    axis=0,
+                )
+            )
             return tf.constant(True)
 
         if due is True:
@@ -231,7 +239,9 @@ class Outbox:
             tf.cond(due, now, lambda: tf.constant(False))
 
     def receive(self):
-        return {
-            name: (int(at.numpy()), values.numpy())
-            for name, (values, at) in self._slots.items()
-        }
+        out = {}
+        for name, slot in self._slots.items():
+            values = slot.numpy()
+            high, low = int(values[-2]), int(values[-1])
+            out[name] = (high * _STEP_BASE + low, values[:-2])
+        return out
