@@ -237,3 +237,42 @@ def test_input_cosine_of_identical_and_too_few_examples():
     lonely[2] = row[0]
     assert np.isnan(_input_cosine([lonely])[0])
     assert np.isnan(_input_cosine([np.ones((4, 3), np.int32)])[0])
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_the_counts_alone_match_numpy(masked):
+    # Outputs of three sizes, two alike, one with values that are not
+    # finite (counted without them, with masks) and one constant.
+    rng = np.random.default_rng(4)
+    outputs = [
+        rng.normal(size=(32, 8)).astype("float32"),
+        rng.normal(size=(16, 3, 3)).astype("float32"),
+        np.maximum(rng.normal(size=(32, 8)), 0.0).astype("float32"),
+        np.full((4, 2), 1.5, np.float32),
+    ]
+    if masked:
+        outputs[1][0, 0, 0] = np.nan
+        outputs[1][1, 2, 0] = -np.inf
+    got = activation_stats.activation_counts_many(
+        [ops.convert_to_tensor(y) for y in outputs], bins=7, masked=masked
+    )
+    counts = ops.convert_to_numpy(got["counts"])
+    assert bool(ops.convert_to_numpy(got["all_finite"])) is not masked
+    for i, y in enumerate(outputs[:3]):
+        finite = y[np.isfinite(y)]
+        np.testing.assert_array_equal(
+            counts[i],
+            np.histogram(finite, 7, range=(finite.min(), finite.max()))[0],
+            err_msg=str(i),
+        )
+    # A constant output: every value in the middle bucket.
+    np.testing.assert_array_equal(counts[3], [0, 0, 0, 8, 0, 0, 0])
+    # The counts that the statistics of the same outputs give.
+    full = activation_stats.activation_stats_many(
+        [ops.convert_to_tensor(y) for y in outputs],
+        dead_values=[None] * 4,
+        saturation=[None] * 4,
+        bins=7,
+        masked=masked,
+    )
+    np.testing.assert_array_equal(counts, ops.convert_to_numpy(full["counts"]))

@@ -188,3 +188,62 @@ def test_update_ratios_match_numpy(compiled):
         expected = np.linalg.norm(new - old) / np.linalg.norm(old)
         np.testing.assert_allclose(got[i], expected, rtol=1e-5, atol=1e-12)
     assert got[2] == 0.0
+
+
+@both_paths
+@pytest.mark.parametrize("masked", [True, False])
+def test_the_histograms_alone_match_the_statistics(compiled, masked):
+    # Layers of shared and distinct shapes, one the loss does not reach,
+    # and, with masks, one with values that are not finite.
+    rng = np.random.default_rng(5)
+
+    def tensors(shapes):
+        return [
+            ops.convert_to_tensor(rng.normal(size=s), "float32") for s in shapes
+        ]
+
+    groups = [
+        (tensors([(4, 3), (3,)]), tensors([(4, 3), (3,)])),
+        ([None, None], tensors([(3, 3), (3,)])),
+        (tensors([(4, 3), (3,)]), tensors([(4, 3), (3,)])),
+        (tensors([(3, 2)]), tensors([(3, 2)])),
+    ]
+    if masked:
+        bad = np.array(ops.convert_to_numpy(groups[2][0][0]))
+        bad[0, 0], bad[1, 2] = np.nan, np.inf
+        groups[2] = (
+            [ops.convert_to_tensor(bad), groups[2][0][1]],
+            groups[2][1],
+        )
+
+    def both():
+        return (
+            gradient_stats.gradient_histograms_many(
+                groups, bins=6, masked=masked
+            ),
+            gradient_stats.gradient_stats_many(groups, bins=6, masked=masked),
+        )
+
+    alone, full = _run(both, compiled)
+    for key in ("range", "counts"):
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(alone[key]),
+            ops.convert_to_numpy(full[key]),
+            err_msg=key,
+        )
+    assert bool(ops.convert_to_numpy(alone["all_finite"])) is not masked
+    # Against NumPy: the finite entries of each reached layer, and the
+    # zeros that stand for the gradients of the one not reached.
+    counts = ops.convert_to_numpy(alone["counts"])
+    for i, (gs, ws) in enumerate(groups):
+        if gs[0] is None:
+            # 3 x 3 + 3 zeros, in the middle bucket of a constant.
+            np.testing.assert_array_equal(counts[i], [0, 0, 0, 12, 0, 0])
+            continue
+        values = np.concatenate([np.ravel(ops.convert_to_numpy(g)) for g in gs])
+        finite = values[np.isfinite(values)]
+        np.testing.assert_array_equal(
+            counts[i],
+            np.histogram(finite, 6, range=(finite.min(), finite.max()))[0],
+            err_msg=str(i),
+        )
