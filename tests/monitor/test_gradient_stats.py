@@ -235,7 +235,7 @@ def test_the_histograms_alone_match_the_statistics(compiled, masked):
     # Against NumPy: the finite entries of each reached layer, and the
     # zeros that stand for the gradients of the one not reached.
     counts = ops.convert_to_numpy(alone["counts"])
-    for i, (gs, ws) in enumerate(groups):
+    for i, (gs, _) in enumerate(groups):
         if gs[0] is None:
             # 3 x 3 + 3 zeros, in the middle bucket of a constant.
             np.testing.assert_array_equal(counts[i], [0, 0, 0, 12, 0, 0])
