@@ -424,29 +424,43 @@ class InStep:
         )
         if self._apart and n_out:
             bins = self.bins
-            count_blocks = self._forward_count_blocks()
 
-            def measure_counts(*args, masked):
-                tensors = [ops.cast(t, "float32") for t in args[:n_out]]
+            def counts(*args, masked):
                 act = activation_stats.activation_counts_many(
-                    tensors, bins=bins, masked=masked
+                    [ops.cast(t, "float32") for t in args],
+                    bins=bins,
+                    masked=masked,
                 )
-                pieces = {
-                    "activation_counts": act["counts"],
-                    "finite": ops.reshape(
-                        ops.cast(act["all_finite"], "float32"), [1]
-                    ),
-                }
-                return _pack(count_blocks, pieces)
+                return {"activation_counts": act["counts"]}, act["all_finite"]
 
-            self._outbox.send(
+            self._send_counts(
                 _FORWARD_COUNTS,
-                current.histograms_due,
-                current.step,
-                _size(count_blocks),
-                measure_counts,
+                current,
+                self._forward_count_blocks(),
+                counts,
                 args[:n_out],
             )
+
+    def _send_counts(self, name, current, blocks, counts, args) -> None:
+        """Send histogram blocks where the step buckets them.
+
+        ``counts(*args, masked=...)`` returns the blocks by name and
+        whether every value counted was finite.
+        """
+
+        def measure(*args, masked):
+            pieces, all_finite = counts(*args, masked=masked)
+            pieces["finite"] = ops.reshape(ops.cast(all_finite, "float32"), [1])
+            return _pack(blocks, pieces)
+
+        self._outbox.send(
+            name,
+            current.histograms_due,
+            current.step,
+            _size(blocks),
+            measure,
+            args,
+        )
 
     def _forward_count_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
         return [
@@ -559,30 +573,24 @@ class InStep:
         )
         if self._apart and groups:
             bins = self.bins
-            count_blocks = self._gradient_count_blocks()
 
-            def measure_counts(*args, masked):
-                g_groups = [
-                    (gs, before) for gs, before, _ in layer_groups(args)
-                ]
+            def counts(*args, masked):
                 hist = gradient_stats.gradient_histograms_many(
-                    g_groups, bins=bins, masked=masked
+                    [(gs, before) for gs, before, _ in layer_groups(args)],
+                    bins=bins,
+                    masked=masked,
                 )
                 pieces = {
                     "gradient_range": hist["range"],
                     "gradient_counts": hist["counts"],
-                    "finite": ops.reshape(
-                        ops.cast(hist["all_finite"], "float32"), [1]
-                    ),
                 }
-                return _pack(count_blocks, pieces)
+                return pieces, hist["all_finite"]
 
-            self._outbox.send(
+            self._send_counts(
                 _GRADIENT_COUNTS,
-                current.histograms_due,
-                current.step,
-                _size(count_blocks),
-                measure_counts,
+                current,
+                self._gradient_count_blocks(),
+                counts,
                 args,
             )
 
