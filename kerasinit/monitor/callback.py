@@ -191,7 +191,7 @@ class HealthMonitor(keras.callbacks.Callback):
         histogram_every_n_steps: with ``source="batch"``, bucket the
             training batch's histograms only every n-th step, a multiple
             of `every_n_steps`: the other statistics still come at every
-            event. Bucketing is about a third of what a training-batch
+            event. Bucketing is a fifth to two fifths of what a training-batch
             event costs on the device (``docs/monitor.md``, Overhead), and
             TensorBoard keeps only a sample of a tag's histograms anyway.
             `None` buckets them at every event; the probe's events always

@@ -112,7 +112,7 @@ class InStep:
         histogram_every_n_steps: bucket the histograms only on the due
             steps whose count of earlier updates is a multiple of this (a
             multiple of `every_n_steps`), or `None` on every due step.
-            Bucketing is about a third of a due step's statistics on the
+            Bucketing is a fifth to two fifths of a due step's statistics on the
             reference workloads (``docs/monitor.md``, Overhead). Defaults
             to `None`.
 
