@@ -61,7 +61,10 @@ def gradient_stats_many(
         finite extremes of each layer's gradient entries, and ``"counts"``,
         ``[n, bins]``, their histogram counts over that range.
     """
-    g_rows, w_rows, rows, missing = _gradient_rows(groups, masked)
+    g_rows, rows, missing = _gradient_rows(groups, masked)
+    w_rows = _LayerRows(
+        [(i, w) for i, (_, ws) in enumerate(groups) for w in ws], len(groups)
+    )
     g_norm = _gradient_norms(g_rows, rows)
     # Weights are not tiny enough for float32 squares to underflow.
     w_sq = ops.cast(
@@ -113,7 +116,7 @@ def gradient_histograms_many(
         ``{"range": [n, 2], "counts": [n, bins], "all_finite": scalar
         bool}``.
     """
-    g_rows, _, rows, missing = _gradient_rows(groups, masked)
+    g_rows, rows, missing = _gradient_rows(groups, masked)
     out = _histograms(
         g_rows, rows, missing, _nonfinite(g_rows, rows, masked), bins
     )
@@ -125,8 +128,8 @@ def gradient_histograms_many(
 
 
 def _gradient_rows(groups, masked: bool):
-    """The gradients' and the weights' `_LayerRows`, the gradients' `Rows`
-    and, per layer, how many entries have no gradient (counted as zeros).
+    """The gradients' `_LayerRows` and `Rows` and, per layer, how many
+    entries have no gradient (counted as zeros).
     """
     n = len(groups)
     g_rows = _LayerRows(
@@ -138,9 +141,6 @@ def _gradient_rows(groups, masked: bool):
         ],
         n,
     )
-    w_rows = _LayerRows(
-        [(i, w) for i, (_, ws) in enumerate(groups) for w in ws], n
-    )
     missing = np.array(
         [
             sum(int(_size(w)) for g, w in zip(gs, ws) if g is None)
@@ -149,7 +149,7 @@ def _gradient_rows(groups, masked: bool):
         dtype=np.float32,
     )
     rows = [Rows(m, masked) for m in g_rows.matrices]
-    return g_rows, w_rows, rows, missing
+    return g_rows, rows, missing
 
 
 def _nonfinite(g_rows, rows, masked: bool):
