@@ -39,41 +39,26 @@ import math
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
 from kerasinit.monitor import activation_stats, backends, gradient_stats
+from kerasinit.monitor.batch_vectors import (
+    FORWARD,
+    FORWARD_COUNTS,
+    GRADIENT_COUNTS,
+    GRADIENTS,
+    BatchResult,
+    VectorLayout,
+    pack,
+    size,
+)
 from kerasinit.monitor.capture import LayerOutputs
 from kerasinit.monitor.probe import GRADIENT_COLUMNS, input_rms
-from kerasinit.monitor.result import ProbeLayout, ProbeResult
 from kerasinit.monitor.selection import LayerSpec, leaf_layers
 
 __all__ = ["BatchResult", "InStep"]
 
 logger = logging.getLogger("kerasinit.monitor")
-
-_FORWARD = "forward"
-_GRADIENTS = "gradients"
-# The histograms, where they are bucketed less often than the rest.
-_FORWARD_COUNTS = "forward_counts"
-_GRADIENT_COUNTS = "gradient_counts"
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchResult:
-    """One event's statistics of the training batch.
-
-    Attributes:
-        step: the number of updates done before the measured step (the
-            weights it measured are those after `step` updates).
-        result: the statistics, as the probe's (`update_ratio` is the
-            relative size of this one step's update).
-        examples: the training batch's example count.
-    """
-
-    step: int
-    result: ProbeResult
-    examples: int | None
 
 
 @dataclasses.dataclass
@@ -154,7 +139,6 @@ class InStep:
             and histogram_every_n_steps is not None
             and histogram_every_n_steps != self.every_n_steps
         )
-        self._inline_bins = None if self._apart else self.bins
         self.measured = False
         self._backend = backends.current()
         self._leaves = dict(leaf_layers(model))
@@ -340,22 +324,6 @@ class InStep:
 
     # -- the statistics ----------------------------------------------------
 
-    def _forward_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        p, bins = len(self._paths), self._inline_bins
-        blocks = []
-        if p:
-            columns = len(activation_stats.DEVICE_METRICS)
-            blocks.append(("activations", (p, columns)))
-            if bins:
-                blocks.append(("activation_counts", (p, bins)))
-        return blocks + [
-            ("input_rms", (1,)),
-            ("input_cosine", (1,)),
-            ("loss", (1,)),
-            ("examples", (1,)),
-            ("finite", (1,)),
-        ]
-
     def _send_forward(self, current: _Step, x, loss) -> None:
         specs, outputs = [], {}
         for spec in self.specs:
@@ -365,8 +333,8 @@ class InStep:
             specs.append(spec)
             outputs[spec.path] = out
         self._paths = tuple(s.path for s in specs)
-        blocks = self._forward_blocks()
-        size = sum(int(np.prod(shape)) for _, shape in blocks)
+        blocks = self._layout.forward_blocks()
+        length = size(blocks)
         saturation = []
         for s in specs:
             sat = s.saturation()
@@ -403,7 +371,7 @@ class InStep:
                     tensors,
                     dead_values=[s.dead_value for s in specs],
                     saturation=saturation,
-                    bins=self._inline_bins,
+                    bins=self._layout.inline_bins,
                     masked=masked,
                 )
                 pieces["activations"] = ops.stack(
@@ -413,14 +381,14 @@ class InStep:
                     ],
                     axis=1,
                 )
-                if self._inline_bins:
+                if self._layout.inline_bins:
                     pieces["activation_counts"] = act["counts"]
                 finite = act["all_finite"]
             pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
-            return _pack(blocks, pieces)
+            return pack(blocks, pieces)
 
         self._outbox.send(
-            _FORWARD, current.due, current.step, size, measure, args
+            FORWARD, current.due, current.step, length, measure, args
         )
         if self._apart and n_out:
             bins = self.bins
@@ -434,9 +402,9 @@ class InStep:
                 return {"activation_counts": act["counts"]}, act["all_finite"]
 
             self._send_counts(
-                _FORWARD_COUNTS,
+                FORWARD_COUNTS,
                 current,
-                self._forward_count_blocks(),
+                self._layout.forward_count_blocks(),
                 counts,
                 args[:n_out],
             )
@@ -451,30 +419,16 @@ class InStep:
         def measure(*args, masked):
             pieces, all_finite = counts(*args, masked=masked)
             pieces["finite"] = ops.reshape(ops.cast(all_finite, "float32"), [1])
-            return _pack(blocks, pieces)
+            return pack(blocks, pieces)
 
         self._outbox.send(
             name,
             current.histograms_due,
             current.step,
-            _size(blocks),
+            size(blocks),
             measure,
             args,
         )
-
-    def _forward_count_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        return [
-            ("activation_counts", (len(self._paths), self.bins)),
-            ("finite", (1,)),
-        ]
-
-    def _gradient_count_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        o = len(self._owners)
-        return [
-            ("gradient_range", (o, 2)),
-            ("gradient_counts", (o, self.bins)),
-            ("finite", (1,)),
-        ]
 
     def _weight_groups(self, variables) -> list[tuple[str, list[int]]]:
         """``(owner, indices in variables)`` of each measured owner."""
@@ -495,20 +449,10 @@ class InStep:
                 groups.append((owner, idx))
         return groups
 
-    def _gradient_blocks(self) -> list[tuple[str, tuple[int, ...]]]:
-        o, bins = len(self._owners), self._inline_bins
-        blocks = []
-        if o:
-            blocks.append(("gradients", (o, len(GRADIENT_COLUMNS))))
-            if bins:
-                blocks.append(("gradient_range", (o, 2)))
-                blocks.append(("gradient_counts", (o, bins)))
-        return blocks + [("finite", (1,))]
-
     def _send_gradients(self, current, groups, grads, variables, before):
         self._owners = tuple(owner for owner, _ in groups)
-        blocks = self._gradient_blocks()
-        size = sum(int(np.prod(shape)) for _, shape in blocks)
+        blocks = self._layout.gradient_blocks()
+        length = size(blocks)
         scale = getattr(self._optimizer, "loss_scale_factor", None)
 
         # Flat tensor arguments (a backend may compile `compute` apart);
@@ -554,22 +498,22 @@ class InStep:
                 now = [after for _, _, after in per_layer]
                 then = [before for _, before, _ in per_layer]
                 gst = gradient_stats.gradient_stats_many(
-                    g_groups, bins=self._inline_bins, masked=masked
+                    g_groups, bins=self._layout.inline_bins, masked=masked
                 )
                 updates = gradient_stats.update_ratios(now, then)
                 columns = dict(gst["columns"], update_ratio=updates)
                 pieces["gradients"] = ops.stack(
                     [columns[c] for c in GRADIENT_COLUMNS], axis=1
                 )
-                if self._inline_bins:
+                if self._layout.inline_bins:
                     pieces["gradient_range"] = gst["range"]
                     pieces["gradient_counts"] = gst["counts"]
                 finite = gst["all_finite"]
             pieces["finite"] = ops.reshape(ops.cast(finite, "float32"), [1])
-            return _pack(blocks, pieces)
+            return pack(blocks, pieces)
 
         self._outbox.send(
-            _GRADIENTS, current.due, current.step, size, measure, args
+            GRADIENTS, current.due, current.step, length, measure, args
         )
         if self._apart and groups:
             bins = self.bins
@@ -587,9 +531,9 @@ class InStep:
                 return pieces, hist["all_finite"]
 
             self._send_counts(
-                _GRADIENT_COUNTS,
+                GRADIENT_COUNTS,
                 current,
-                self._gradient_count_blocks(),
+                self._layout.gradient_count_blocks(),
                 counts,
                 args,
             )
@@ -605,91 +549,20 @@ class InStep:
         """
         self.measured = False
         received = self._outbox.receive()
-        forward = received.get(_FORWARD)
+        forward = received.get(FORWARD)
         if forward is None or forward[0] <= self._taken:
             return None
-        step, flat = forward
-        self._taken = step
-        blocks = _split(self._forward_blocks(), flat)
-        grads = received.get(_GRADIENTS)
-        with_grads = grads is not None and grads[0] == step
-        if with_grads:
-            g_blocks = _split(self._gradient_blocks(), grads[1])
-            finite = min(blocks["finite"][0], g_blocks["finite"][0])
-            blocks.update(g_blocks)
-            blocks["finite"] = np.array([finite], np.float32)
-        owners = self._owners if with_grads else ()
-        # Histograms bucketed apart come with this step's where it bucketed
-        # them, for every measured part of it.
-        wanted = [_FORWARD_COUNTS] if self._paths else []
-        if owners:
-            wanted.append(_GRADIENT_COUNTS)
-        with_counts = self._apart and all(
-            received.get(name, (None,))[0] == step for name in wanted
+        self._taken = forward[0]
+        return self._layout.event(
+            received, specs=self.specs, reference=self.reference
         )
-        if with_counts:
-            if self._paths:
-                blocks.update(
-                    _counts_of(
-                        self._forward_count_blocks(),
-                        received[_FORWARD_COUNTS][1],
-                    )
-                )
-            if owners:
-                blocks.update(
-                    _counts_of(
-                        self._gradient_count_blocks(),
-                        received[_GRADIENT_COUNTS][1],
-                    )
-                )
-        row = {o: i for i, o in enumerate(owners)}
-        layout = ProbeLayout(
+
+    @property
+    def _layout(self) -> VectorLayout:
+        """The vectors of the latest trace."""
+        return VectorLayout(
             paths=self._paths,
-            owners=owners,
-            grad_rows=tuple(
-                (s.path, row[s.weight_owner])
-                for s in self.specs
-                if s.path in self._paths and s.weight_owner in row
-            ),
-            reference_row=row.get(self.reference),
-            activation_columns=activation_stats.DEVICE_METRICS,
-            gradient_columns=GRADIENT_COLUMNS,
-            bins=self.bins if with_counts else self._inline_bins,
-            with_grads=with_grads,
+            owners=self._owners,
+            bins=self.bins,
+            apart=self._apart,
         )
-        examples = float(blocks["examples"][0])
-        return BatchResult(
-            step=step,
-            result=layout.from_blocks(blocks),
-            examples=int(examples) if math.isfinite(examples) else None,
-        )
-
-
-def _size(blocks) -> int:
-    return sum(int(np.prod(shape)) for _, shape in blocks)
-
-
-def _pack(blocks, pieces):
-    flat = []
-    for name, shape in blocks:
-        block = ops.cast(pieces[name], "float32")
-        flat.append(ops.reshape(block, [int(np.prod(shape))]))
-    return ops.concatenate(flat, axis=0)
-
-
-def _counts_of(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
-    """The histogram blocks of a vector sent apart (its flag left out: the
-    statistics without masks were exact, or measured again with them)."""
-    out = _split(blocks, flat)
-    del out["finite"]
-    return out
-
-
-def _split(blocks, flat: np.ndarray) -> dict[str, np.ndarray]:
-    out, pos = {}, 0
-    flat = np.asarray(flat, np.float32)
-    for name, shape in blocks:
-        size = int(np.prod(shape))
-        out[name] = flat[pos : pos + size].reshape(shape)
-        pos += size
-    return out
