@@ -2,17 +2,16 @@
 
 A thin shell around the monitor's parts: it decides *when* to measure
 (pre-flight, every few epochs or steps), *which* layers, and *where* to
-write; `probe` measures, `diagnosis` judges, `summaries` writes.
+write; `arguments` validates its arguments, `probe` measures, `diagnosis`
+judges, `reporting` says each new verdict, `summaries` writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import operator
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ import keras
 
 from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import backends, diagnosis, selection, summaries
+from kerasinit.monitor.arguments import check_arguments
 from kerasinit.monitor.batch_events import BatchEvents
 from kerasinit.monitor.in_step import BatchResult
 from kerasinit.monitor.model_facts import model_facts
@@ -28,7 +28,6 @@ from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
 from kerasinit.monitor.probe_data import (
     MAX_PROBE_EXAMPLES,
     _batch_size,
-    _check_layer_selection,
     _check_probe_batch,
     _check_probe_inputs,
     _is_dataset,
@@ -38,6 +37,7 @@ from kerasinit.monitor.probe_data import (
     _subsample,
     _to_tensors,
 )
+from kerasinit.monitor.reporting import say, user_stacklevel
 from kerasinit.monitor.result import ProbeResult
 
 __all__ = ["HealthMonitor"]
@@ -46,76 +46,6 @@ logger = logging.getLogger("kerasinit.monitor")
 # A library configures no output of its own: without this, Python's
 # last-resort handler prints every record a second time beside its warning.
 logging.getLogger("kerasinit").addHandler(logging.NullHandler())
-
-
-_LIBRARY_DIRS = tuple(
-    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-    for m in (keras, sys.modules[keras.backend.backend()])
-) + (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
-
-
-def _user_stacklevel() -> int:
-    """The `stacklevel` that points a warning at the user's own line.
-
-    A verdict is found deep inside Keras's `fit` loop; the line that a user
-    can act on is their `fit` call (or whatever of theirs called into
-    Keras), the first frame outside kerasinit, Keras and TensorFlow.
-    """
-    frame = sys._getframe(1)
-    # 1 is `_user_stacklevel`'s caller, whose `warnings.warn` counts from 1.
-    level = 1
-    while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_LIBRARY_DIRS):
-            return level
-        frame = frame.f_back
-        level += 1
-    return 2
-
-
-def _positive_int(name: str, value) -> int | None:
-    """``value`` as a Python int; NumPy and other integral types welcome."""
-    if value is None:
-        return None
-    try:
-        # `operator.index` accepts exactly the integral types (NumPy's
-        # included) and refuses floats, even integral-valued ones.
-        number = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < 1:
-        raise ValueError(
-            f"Expected `{name}` to be a positive integer or None. "
-            f"Received: {name}={value!r}"
-        )
-    return number
-
-
-def _check_histogram_cadence(
-    every: int, *, source: str, every_n_steps: int | None, histograms
-) -> None:
-    """`histogram_every_n_steps` fits the other arguments, or a ValueError."""
-    if source != "batch":
-        raise ValueError(
-            'Expected `histogram_every_n_steps` only with source="batch": '
-            "the probe's events always carry their histograms. "
-            f"Received: histogram_every_n_steps={every}, source={source!r}"
-        )
-    if not histograms:
-        raise ValueError(
-            "Expected `histogram_every_n_steps` only with histograms=True. "
-            f"Received: histogram_every_n_steps={every}, "
-            f"histograms={histograms!r}"
-        )
-    if every_n_steps is not None and every % every_n_steps:
-        nearest = every_n_steps * max(every // every_n_steps, 1)
-        raise ValueError(
-            "Expected `histogram_every_n_steps` to be a multiple of "
-            "`every_n_steps`, so that the steps with histograms are "
-            f"training-batch events (such as {nearest}). "
-            f"Received: histogram_every_n_steps={every}, "
-            f"every_n_steps={every_n_steps}"
-        )
 
 
 class HealthMonitor(keras.callbacks.Callback):
@@ -252,93 +182,34 @@ class HealthMonitor(keras.callbacks.Callback):
         histogram_every_n_steps: int | None = None,
     ):
         super().__init__()
-        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(
-            log_dir
-        ):
-            raise ValueError(
-                "Expected `log_dir` to be a non-empty path. "
-                f"Received: log_dir={log_dir!r}"
-            )
-        every_n_epochs = _positive_int("every_n_epochs", every_n_epochs)
-        every_n_steps = _positive_int("every_n_steps", every_n_steps)
-        max_probe_examples = _positive_int(
-            "max_probe_examples", max_probe_examples
+        checked = check_arguments(
+            log_dir=log_dir,
+            probe=probe,
+            every_n_epochs=every_n_epochs,
+            every_n_steps=every_n_steps,
+            layers=layers,
+            histograms=histograms,
+            thresholds=thresholds,
+            compile=compile,
+            max_probe_examples=max_probe_examples,
+            source=source,
+            histogram_every_n_steps=histogram_every_n_steps,
         )
-        histogram_every_n_steps = _positive_int(
-            "histogram_every_n_steps", histogram_every_n_steps
-        )
-        if every_n_epochs is None and every_n_steps is None:
-            raise ValueError(
-                "Expected at least one of `every_n_epochs` and "
-                "`every_n_steps` to be set. Received: every_n_epochs=None, "
-                "every_n_steps=None"
-            )
-        if thresholds is None:
-            thresholds = diagnosis.Thresholds()
-        if not isinstance(thresholds, diagnosis.Thresholds):
-            raise ValueError(
-                "Expected `thresholds` to be a kerasinit.callbacks.Thresholds "
-                f"or None. Received: thresholds={thresholds!r}"
-            )
-        if not (
-            layers is None
-            or callable(layers)
-            or isinstance(layers, (str, re.Pattern))
-            or (
-                isinstance(layers, (list, tuple))
-                and all(isinstance(n, str) for n in layers)
-            )
-        ):
-            raise ValueError(
-                "Expected `layers` to be None, a list of layer names, a "
-                "regular expression or a predicate. "
-                f"Received: layers={layers!r}"
-            )
-        _check_layer_selection(layers)
-        if compile not in (True, False, "auto"):
-            raise ValueError(
-                'Expected `compile` to be True, False or "auto". '
-                f"Received: compile={compile!r}"
-            )
-        if source not in ("probe", "batch"):
-            raise ValueError(
-                'Expected `source` to be "probe" or "batch". '
-                f"Received: source={source!r}"
-            )
-        if source == "batch" and every_n_steps is None:
-            raise ValueError(
-                'Expected `every_n_steps` to be set with source="batch": '
-                "it is the cadence of the training-batch events. "
-                f"Received: every_n_steps=None, source={source!r}"
-            )
-        if histogram_every_n_steps is not None:
-            _check_histogram_cadence(
-                histogram_every_n_steps,
-                source=source,
-                every_n_steps=every_n_steps,
-                histograms=histograms,
-            )
-        if probe is None:
-            raise ValueError(
-                "Expected `probe` to be a batch: x, (x, y), (x, y, "
-                "sample_weight) or a tf.data.Dataset. Received: probe=None"
-            )
         self.log_dir = os.fspath(log_dir)
         self.probe = probe
-        self.every_n_epochs = every_n_epochs
-        self.every_n_steps = every_n_steps
+        self.every_n_epochs = checked.every_n_epochs
+        self.every_n_steps = checked.every_n_steps
         self.layers = layers
         self.histograms = bool(histograms)
         self.gradients = bool(gradients)
-        self.thresholds = thresholds
+        self.thresholds = checked.thresholds
         self.warn = bool(warn)
         self.compile = compile
-        self.max_probe_examples = max_probe_examples
+        self.max_probe_examples = checked.max_probe_examples
         self.source = source
-        self.histogram_every_n_steps = histogram_every_n_steps
+        self.histogram_every_n_steps = checked.histogram_every_n_steps
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
-        self._check_log_dir()
         self._from_dataset = _is_dataset(probe)
         self._x, self._y, self._w = (
             _to_tensors(v) if v is not None else None
@@ -435,29 +306,6 @@ class HealthMonitor(keras.callbacks.Callback):
     def probe_compiling(self) -> bool:
         return self._probe is not None and self._probe.compiling
 
-    def _check_log_dir(self) -> None:
-        """Refuse a directory that cannot be written, writing nothing.
-
-        Nothing is created until the first event is written: a monitor
-        whose other arguments are refused leaves no trace in ``log_dir``.
-        """
-        if "://" in self.log_dir:
-            return
-        path = os.path.abspath(os.path.join(self.log_dir, "kerasinit"))
-        # The closest part of the path that exists decides: it must be a
-        # directory in which the rest can be created.
-        while not os.path.lexists(path):
-            parent = os.path.dirname(path)
-            if parent == path:
-                break
-            path = parent
-        if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
-            why = "not a directory" if not os.path.isdir(path) else "read-only"
-            raise ValueError(
-                f"Expected `log_dir` to be a writable directory ({path!r} "
-                f"is {why}). Received: log_dir={self.log_dir!r}"
-            )
-
     # -- setup -------------------------------------------------------------
 
     @property
@@ -487,7 +335,7 @@ class HealthMonitor(keras.callbacks.Callback):
         )
         logger.info("%s", message)
         if self.warn:
-            warnings.warn(message, UserWarning, stacklevel=_user_stacklevel())
+            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
 
     def _validate_probe(self) -> None:
         model = self.model
@@ -785,12 +633,7 @@ class HealthMonitor(keras.callbacks.Callback):
             return False
         self.diagnoses.append(found)
         self.findings.extend(found.findings)
-        level = logging.INFO if found.severity == "info" else logging.WARNING
-        logger.log(level, "%s", found)
-        if self.warn and found.severity != "info":
-            warnings.warn(
-                str(found), found.warning_class, stacklevel=_user_stacklevel()
-            )
+        say(found, warn=self.warn)
         return True
 
     def _failed(

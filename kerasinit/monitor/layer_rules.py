@@ -13,10 +13,11 @@ from typing import Any
 from kerasinit.findings import Finding
 from kerasinit.monitor.thresholds import Thresholds
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "is_finite", "make_finding"]
 
 
-def _finite(value) -> bool:
+def is_finite(value) -> bool:
+    """Whether `value` was measured and is a finite number."""
     return value is not None and math.isfinite(value)
 
 
@@ -68,7 +69,19 @@ _ADVICE = {
 }
 
 
-def _finding(kind, layer, step, value, threshold, what, severity="warning"):
+def make_finding(kind, layer, step, value, threshold, what, severity="warning"):
+    """One `Finding`, its message and advice written the one shared way.
+
+    Args:
+        kind: the finding's kind, a key of the advice table.
+        layer: the layer's path.
+        step: the global step of the event.
+        value: the measured value.
+        threshold: the threshold it crossed.
+        what: what `value` is, as the message names it.
+        severity: ``"error"``, ``"warning"`` or ``"info"``. Defaults to
+            ``"warning"``.
+    """
     message = (
         f"Layer '{layer}': {what} = {value:.4g} (threshold {threshold:.4g}) "
         f"at step {step}."
@@ -136,13 +149,13 @@ def diagnose(
             "activations" if key == "act_nonfinite" else "gradient entries"
         )
         found.append(
-            _finding("nonfinite", layer, step, count, 0.0, what, "error")
+            make_finding("nonfinite", layer, step, count, 0.0, what, "error")
         )
     dead_ok = probe_examples is None or (
         probe_examples >= thresholds.dead_min_examples
     )
     ref = reference_grad_norm
-    ref_ok = _finite(ref) and ref > 0.0
+    ref_ok = is_finite(ref) and ref > 0.0
     for layer in order:
         s = layer_stats.get(layer)
         if not s:
@@ -151,11 +164,11 @@ def diagnose(
         if (
             dead_ok
             and layer in dead_applies
-            and _finite(dead)
+            and is_finite(dead)
             and dead > thresholds.dead_fraction
         ):
             found.append(
-                _finding(
+                make_finding(
                     "dead_units",
                     layer,
                     step,
@@ -167,11 +180,11 @@ def diagnose(
         sat = s.get("saturation_fraction")
         if (
             layer in saturation_applies
-            and _finite(sat)
+            and is_finite(sat)
             and sat > thresholds.saturation_fraction
         ):
             found.append(
-                _finding(
+                make_finding(
                     "saturation",
                     layer,
                     step,
@@ -181,14 +194,14 @@ def diagnose(
                 )
             )
         g = s.get("grad_norm")
-        if not ref_ok or not _finite(g) or layer == reference_layer:
+        if not ref_ok or not is_finite(g) or layer == reference_layer:
             continue
         if s.get("grad_nonfinite") or s.get("act_nonfinite"):
             continue
         ratio = g / ref
         if ratio < thresholds.vanishing_ratio:
             found.append(
-                _finding(
+                make_finding(
                     "vanishing_gradients",
                     layer,
                     step,
@@ -199,7 +212,7 @@ def diagnose(
             )
         elif ratio > thresholds.exploding_ratio:
             found.append(
-                _finding(
+                make_finding(
                     "exploding_gradients",
                     layer,
                     step,

@@ -17,13 +17,13 @@ import pytest
 import kerasinit as ki
 from kerasinit.findings import Diagnosis
 from kerasinit.monitor import selection
-from kerasinit.monitor.diagnosis import (
-    Diagnoser,
-    ProbeEvent,
-    Thresholds,
-    expected_dead_fraction,
-)
+from kerasinit.monitor.diagnosis import Diagnoser, ProbeEvent, Thresholds
 from kerasinit.monitor.model_facts import model_facts
+from kerasinit.monitor.relu_correlation import (
+    expected_dead_fraction,
+    relu_cosine,
+    relu_input_cosine,
+)
 
 EXAMPLES = 128
 
@@ -621,11 +621,9 @@ def test_relu_cosine_matches_sampling_and_inverts(rho):
     v = rho * u + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
     a, b = np.maximum(u, 0), np.maximum(v, 0)
     sample = a @ b / math.sqrt((a @ a) * (b @ b))
-    c = ki.monitor.diagnosis.relu_cosine(rho)
+    c = relu_cosine(rho)
     assert c == pytest.approx(sample, abs=4 / math.sqrt(n))
-    assert ki.monitor.diagnosis.relu_input_cosine(c) == pytest.approx(
-        rho, abs=1e-9
-    )
+    assert relu_input_cosine(c) == pytest.approx(rho, abs=1e-9)
 
 
 def test_strided_monitoring_still_sees_collapse_behind_dead_units():
