@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasinit import _graph
+from kerasinit import _activation, _graph
 
 #: Embeddings are drawn from N(0, EMBEDDING_STDDEV**2), GPT-2's choice.
 EMBEDDING_STDDEV = 0.02
@@ -50,7 +50,7 @@ class Kernel:
             `None` when the owner keeps none of its own.
         variable: the `keras.Variable`, or `None` (LoRA, quantized).
         fans: the true ``(fan_in, fan_out)``, or `None`.
-        activation: the `kerasinit._graph.Activation` the output goes
+        activation: the `kerasinit._activation.Activation` the output goes
             through, or `None` when it could not be determined.
         where: how the activation was found, or why it was not.
         residual: whether the output enters a residual ``Add``.
@@ -72,7 +72,7 @@ class Kernel:
     init_attr: str | None
     variable: Any
     fans: tuple[int, int] | None
-    activation: _graph.Activation | None
+    activation: _activation.Activation | None
     where: str
     residual: bool = False
     scale_free: bool = False
@@ -240,7 +240,7 @@ def _conv_kernels(ctx, layer, graph) -> list[Kernel]:
             out.append(
                 Kernel(
                     role="depthwise",
-                    activation=_graph.LINEAR,
+                    activation=_activation.LINEAR,
                     where=f"feeds {layer.name}.{pairs[0][0]}",
                     **common,
                 )
@@ -251,12 +251,12 @@ def _conv_kernels(ctx, layer, graph) -> list[Kernel]:
 def _gated_kernels(ctx, layer) -> list[Kernel]:
     from kerasinit.initializers import compute_fans
 
-    gate = _graph.resolve_activation(layer)
+    gate = _activation.resolve_activation(layer)
     path = _graph.path(ctx, layer)
     out = []
     for branch, activation, where in (
         ("gate", gate, "the layer's gate"),
-        ("value", _graph.LINEAR, "the layer's value path (multiplied)"),
+        ("value", _activation.LINEAR, "the layer's value path (multiplied)"),
     ):
         variable = _variable(layer, f"{branch}_kernel")
         out.append(
@@ -308,7 +308,7 @@ def _attention_kernels(ctx, layer, graph) -> list[Kernel]:
             out.append(
                 Kernel(
                     role="attention",
-                    activation=_graph.LINEAR,
+                    activation=_activation.LINEAR,
                     where="attention scores and values (linear)",
                     **common,
                 )
@@ -377,7 +377,7 @@ def _recurrent_kernels(ctx, layer) -> list[Kernel]:
                     init_attr=init_attr,
                     variable=variable,
                     fans=fans,
-                    activation=_graph.LINEAR,
+                    activation=_activation.LINEAR,
                     where=where,
                     gates=gates,
                     biases=_bias_attrs(cell, "bias")
@@ -402,7 +402,7 @@ def _embedding_kernels(ctx, layer) -> list[Kernel]:
             init_attr="embeddings_initializer",
             variable=variable,
             fans=None if variable is None else tuple(_shape(variable)[:2]),
-            activation=_graph.LINEAR,
+            activation=_activation.LINEAR,
             where="table lookup",
         )
     ]

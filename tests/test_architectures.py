@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import kerasinit as ki
-from kerasinit import _graph, _kernels, checking
+from kerasinit import _graph, _kernels, _signal_probe
 
 L = keras.layers
 BAND = (0.8, 1.25)
@@ -219,7 +219,7 @@ def _rms_gain_function(model):
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_after_pair_check_is_clean_and_every_layer_keeps_the_signal(name):
     model = _build(name)
-    x = checking.probe_inputs(model, 64, 0)[0]
+    x = _signal_probe.probe_inputs(model, 64, 0)[0]
     rms_gains = _rms_gain_function(model)
     draws = []
     for seed in range(4):
@@ -236,6 +236,8 @@ def test_the_band_catches_what_pair_fixes():
     # The same U-Net before pair: Keras' Glorot before ReLU and the
     # stride-blind transposed fans put layers outside the band.
     model = _build("unet")
-    gains = _rms_gain_function(model)(checking.probe_inputs(model, 64, 0)[0])
+    gains = _rms_gain_function(model)(
+        _signal_probe.probe_inputs(model, 64, 0)[0]
+    )
     outside = {p for p, g in gains.items() if not BAND[0] <= g <= BAND[1]}
     assert {"up64", "up32", "up16"} <= outside
