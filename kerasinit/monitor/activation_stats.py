@@ -319,7 +319,8 @@ def _cosine_similarity(rows: Rows, examples: int):
     )
     nonzero = norms > 0.0
     inverse = ops.divide_no_nan(1.0, norms)
-    total = ops.sum(per_example * inverse[:, :, None], axis=1)
+    # One product reads every value once; no scaled copy is written.
+    total = ops.matmul(inverse[:, None, :], per_example)[:, 0, :]
     m = ops.sum(ops.cast(nonzero, "float32"), axis=1, keepdims=True)
     squared = ops.sum(ops.square(total), axis=1, keepdims=True)
     pairs = m * (m - 1.0)
@@ -352,12 +353,15 @@ def _duplicate_fraction(rows: Rows, units: int):
     rng = np.random.default_rng(0)
     directions = rng.standard_normal((observations, 2)).astype(np.float32)
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
-    # [k, units, 2]: one matmul over the observations.
-    prints = ops.einsum("knu,np->kup", grid, ops.convert_to_tensor(directions))
+    # [k, 2, units]: one product over the observations, with the units
+    # kept on the last axis, so the values are read as laid out (an einsum
+    # to [k, units, 2] transposes them first on some backends).
+    across = ops.convert_to_tensor(np.ascontiguousarray(directions.T))
+    prints = ops.matmul(across[None], grid)
     norms = ops.sqrt(ops.sum(ops.reshape(rows.squares, [k, -1, units]), axis=1))
-    order = ops.argsort(prints[:, :, 0], axis=1)
-    first = ops.take_along_axis(prints[:, :, 0], order, axis=1)
-    second = ops.take_along_axis(prints[:, :, 1], order, axis=1)
+    order = ops.argsort(prints[:, 0, :], axis=1)
+    first = ops.take_along_axis(prints[:, 0, :], order, axis=1)
+    second = ops.take_along_axis(prints[:, 1, :], order, axis=1)
     norms = ops.take_along_axis(norms, order, axis=1)
     scale = DUPLICATE_TOLERANCE * ops.maximum(norms[:, 1:], norms[:, :-1])
     same = ops.logical_and(
