@@ -536,9 +536,32 @@ def _stats_at(revision: str):
         package = os.path.join(tempfile.mkdtemp(), "kerasinit_at_revision")
         os.makedirs(package)
         open(os.path.join(package, "__init__.py"), "w").close()
-        for name in _STATS_MODULES:
+        names = [f"{name}.py" for name in _STATS_MODULES]
+        # The per-backend operations (bucket counting among them), where
+        # the revision has them, are the revision's own too.
+        backends_dir = subprocess.run(
+            [
+                "git",
+                "ls-tree",
+                "--name-only",
+                revision,
+                "kerasinit/monitor/backends/",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if backends_dir:
+            os.makedirs(os.path.join(package, "backends"))
+            names += [
+                path[len("kerasinit/monitor/") :]
+                for path in backends_dir
+                if path.endswith(".py")
+            ]
+        for name in names:
             source = subprocess.run(
-                ["git", "show", f"{revision}:kerasinit/monitor/{name}.py"],
+                ["git", "show", f"{revision}:kerasinit/monitor/{name}"],
                 cwd=root,
                 capture_output=True,
                 text=True,
@@ -547,7 +570,7 @@ def _stats_at(revision: str):
             source = re.sub(
                 r"kerasinit\.monitor(?=[ .])", "kerasinit_at_revision", source
             )
-            with open(os.path.join(package, f"{name}.py"), "w") as f:
+            with open(os.path.join(package, name), "w") as f:
                 f.write(source)
         sys.path.insert(0, os.path.dirname(package))
         import importlib
@@ -715,17 +738,21 @@ def run_stats(against: str | None, repeat: int) -> None:
                     kind,
                 )
             for label, m in modules.items():
-                same = True
+                verdict = "-"
                 if kind is not None:
-                    # Every statistic both revisions compute.
+                    # Every statistic both revisions compute; where one
+                    # differs, by how much (largest relative difference).
                     named = _named(m, results[label, "eager"], kind)
-                    same = all(
-                        np.array_equal(
-                            named[key], reference[key], equal_nan=True
-                        )
-                        for key in named.keys() & reference.keys()
-                    )
-                verdict = "-" if kind is None else ("yes" if same else "no")
+                    differ = []
+                    for key in sorted(named.keys() & reference.keys()):
+                        a = np.asarray(named[key], np.float64)
+                        b = np.asarray(reference[key], np.float64)
+                        if np.array_equal(a, b, equal_nan=True):
+                            continue
+                        scale = np.maximum(np.abs(b), np.finfo(np.float32).tiny)
+                        relative = np.nanmax(np.abs(a - b) / scale)
+                        differ.append(f"{key} by {relative:.1e}")
+                    verdict = "no: " + ", ".join(differ) if differ else "yes"
                 eager = statistics.median(times[label, "eager"]) * 1e3
                 compiled = statistics.median(times[label, "compiled"]) * 1e3
                 print(
