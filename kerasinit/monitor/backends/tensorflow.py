@@ -170,10 +170,9 @@ class Outbox:
 
         Outside XLA, TensorFlow runs each of the statistics' few hundred
         small operations on its own; compiled, they fuse into a few loops
-        (a third to a fifth of the time on the reference workloads, see
-        ``docs/monitor.md``). Whether XLA can compile it is tried here, on
-        zeros of the arguments' shapes, before the train step uses it: a
-        failure inside the step would stop training.
+        (``docs/monitor.md``, Overhead). Whether XLA can compile it is
+        tried here, on zeros of the arguments' shapes, before the train
+        step uses it: a failure inside the step would stop training.
         """
         signature = [tf.TensorSpec(a.shape, a.dtype) for a in args]
         key = (name, tuple((tuple(t.shape), t.dtype) for t in signature))
