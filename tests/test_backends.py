@@ -244,3 +244,36 @@ def test_the_outbox_carries_a_vector_and_its_step_exactly(step):
     got_step, got = received["v"]
     assert got_step == step
     np.testing.assert_array_equal(got, np.append(values, 1.0))
+
+
+def test_the_outbox_falls_back_where_xla_cannot_compile():
+    # An output whose size depends on the values (`tf.math.bincount`'s)
+    # compiles on constant zeros, which TensorFlow folds, but not on the
+    # step's tensors: the Outbox must find that out before the step runs,
+    # and send the right values without XLA.
+    if keras.backend.backend() != "tensorflow":
+        # XLA is chosen per function on TensorFlow only (JAX compiles the
+        # whole step with it already; PyTorch runs eagerly).
+        return
+    import tensorflow as tf
+
+    from kerasinit.monitor.backends import tensorflow as tf_backend
+
+    def measure(i, *, masked):
+        counts = tf.math.bincount(i, minlength=4, maxlength=4, dtype=tf.float32)
+        return tf.concat([counts, [1.0]], axis=0)
+
+    indices = tf.constant([0, 1, 1, 3], tf.int32)
+    specs = [tf.TensorSpec(indices.shape, indices.dtype)]
+    assert not tf_backend._xla_compiles(measure, specs)
+
+    outbox = tf_backend.Outbox()
+
+    @tf.function(autograph=False)
+    def step(i):
+        outbox.send("v", True, 7, 5, measure, [i])
+
+    step(indices)
+    got_step, got = outbox.receive()["v"]
+    assert got_step == 7
+    np.testing.assert_array_equal(got, [1.0, 2.0, 0.0, 1.0, 1.0])

@@ -111,10 +111,22 @@ def step_count(model, args):
     return tf.identity(model.optimizer.iterations.value)
 
 
-def _xla_compiles(fused, args) -> bool:
-    """Whether XLA compiles `fused` for `args` (compiling, not running)."""
+def _xla_compiles(compute, signature) -> bool:
+    """Whether XLA compiles `compute` for `signature` (compiling only).
+
+    Traced on specs of static shapes (an unknown size taken as 2), never
+    on tensor values: values would be constants that TensorFlow folds
+    before XLA sees them, so that an operation whose output size depends
+    on its input (``tf.math.bincount``'s) would pass here and then fail
+    in every step.
+    """
+    specs = [
+        tf.TensorSpec([2 if d is None else d for d in t.shape], t.dtype)
+        for t in signature
+    ]
+    trial = tf.function(compute, jit_compile=True, autograph=False)
     try:
-        fused.experimental_get_compiler_ir(*args)(stage="hlo")
+        trial.experimental_get_compiler_ir(*specs)(stage="hlo")
     except Exception:  # noqa: BLE001
         return False
     return True
@@ -171,8 +183,8 @@ class Outbox:
         Outside XLA, TensorFlow runs each of the statistics' few hundred
         small operations on its own; compiled, they fuse into a few loops
         (``docs/monitor.md``, Overhead). Whether XLA can compile it is
-        tried here, on zeros of the arguments' shapes, before the train
-        step uses it: a failure inside the step would stop training.
+        tried here, on the arguments' shapes, before the train step uses
+        it: a failure inside the step would stop training.
         """
         signature = [tf.TensorSpec(a.shape, a.dtype) for a in args]
         key = (name, tuple((tuple(t.shape), t.dtype) for t in signature))
@@ -186,11 +198,7 @@ class Outbox:
             reduce_retracing=True,
         )
         with tf.init_scope():
-            zeros = [
-                tf.zeros([2 if d is None else d for d in t.shape], t.dtype)
-                for t in signature
-            ]
-            if not _xla_compiles(fused, zeros):
+            if not _xla_compiles(compute, signature):
                 fused = compute
         self._functions[key] = fused
         return fused
