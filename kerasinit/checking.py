@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasinit import _graph, _kernels
+from kerasinit import _graph, _initializer_facts, _kernels
 from kerasinit._signal_probe import (
     SignalPoint,
     measure,
@@ -381,7 +381,7 @@ def _mismatches(
                 key=lambda r: abs(math.log(r)),
             )
         act = kernel.activation
-        init_name = _kernels.describe_initializer(init)
+        init_name = _initializer_facts.describe_initializer(init)
         if how == "measured for" and init is None:
             init_name = "its initial values"
         entry = act.entry
@@ -389,7 +389,7 @@ def _mismatches(
             kernel.role == "kernel"
             and entry is not None
             and entry.name == "selu"
-            and _kernels.is_lecun(init) is False
+            and _initializer_facts.is_lecun(init) is False
         ):
             found.append(
                 Finding(

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasinit import _kernels, _seed
+from kerasinit import _initializer_facts, _kernels, _seed
 from kerasinit._report import Report
 
 __all__ = ["PairingReport", "PairingRow", "pair"]
@@ -225,7 +225,7 @@ def pair(
 
     rows = []
     for index, kernel in enumerate(kernels):
-        before = _kernels.describe_initializer(kernel.initializer)
+        before = _initializer_facts.describe_initializer(kernel.initializer)
         if kernel.variable is None or kernel.activation is None:
             reason = kernel.where
             if kernel.variable is None:
@@ -246,7 +246,7 @@ def pair(
                 )
             variable = kernel.variable
             variable.assign(init(tuple(variable.shape), dtype=variable.dtype))
-            after = _kernels.describe_initializer(init)
+            after = _initializer_facts.describe_initializer(init)
             if _graph_gated(kernel):
                 # The gated layers draw each kernel from its own paired
                 # initializer when `kernel_initializer` is None; one shared

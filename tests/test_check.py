@@ -297,7 +297,9 @@ def test_variance_read_from_initializer_matches_its_draws(initializer):
     # check() compares the variance an initializer *draws*; verify it
     # against a large draw (relative standard error of the sample variance
     # <= sqrt(2/n) for these distributions; 5 of them allowed).
-    from kerasinit._kernels import implied_variance as _implied_variance
+    from kerasinit._initializer_facts import (
+        implied_variance as _implied_variance,
+    )
 
     init = keras.initializers.get(initializer)
     shape = (3, 3, 64, 128)

@@ -169,7 +169,7 @@ def model_facts(model: Any) -> ModelFacts:
     >>> facts.kernel("dense").scale_ratio
     16.0
     """
-    from kerasinit import _kernels
+    from kerasinit import _initializer_facts, _kernels
 
     kernels = []
     residual = False
@@ -207,7 +207,7 @@ def model_facts(model: Any) -> ModelFacts:
                 ),
                 std=float(np.sqrt(np.mean(np.square(value)))),
                 target_std=target,
-                initializer=_kernels.describe_initializer(
+                initializer=_initializer_facts.describe_initializer(
                     getattr(kernel.owner, kernel.init_attr, None)
                     if kernel.init_attr
                     else None
