@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import os
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,22 +21,23 @@ from kerasinit.findings import Diagnosis, Finding
 from kerasinit.monitor import backends, diagnosis, selection, summaries
 from kerasinit.monitor.arguments import check_arguments
 from kerasinit.monitor.batch_events import BatchEvents
+from kerasinit.monitor.cadence import events_left
+from kerasinit.monitor.copies import copied_state, restored_state
 from kerasinit.monitor.in_step import BatchResult
 from kerasinit.monitor.model_facts import model_facts
 from kerasinit.monitor.probe import Probe, ProbeDoesNotFit
 from kerasinit.monitor.probe_data import (
     MAX_PROBE_EXAMPLES,
     _batch_size,
-    _check_probe_batch,
     _check_probe_inputs,
     _is_dataset,
     _leaves,
     _no_loss_error,
     _split_probe,
-    _subsample,
     _to_tensors,
+    bound_probe,
 )
-from kerasinit.monitor.reporting import say, user_stacklevel
+from kerasinit.monitor.reporting import Failures, say, tell
 from kerasinit.monitor.result import ProbeResult
 
 __all__ = ["HealthMonitor"]
@@ -211,11 +211,18 @@ class HealthMonitor(keras.callbacks.Callback):
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._from_dataset = _is_dataset(probe)
-        self._x, self._y, self._w = (
-            _to_tensors(v) if v is not None else None
-            for v in _split_probe(probe)
+        bounded = bound_probe(
+            *(
+                _to_tensors(v) if v is not None else None
+                for v in _split_probe(probe)
+            ),
+            from_dataset=self._from_dataset,
+            targets=self.gradients,
+            keep=self.max_probe_examples,
         )
-        self._bound_probe()
+        self._x, self._y, self._w = bounded.x, bounded.y, bounded.w
+        if bounded.message is not None:
+            tell(bounded.message, warn=self.warn)
         self._writer = summaries.EventWriter(self.log_dir)
         self._diagnoser: diagnosis.Diagnoser | None = None
         self._batch: BatchEvents | None = None
@@ -232,71 +239,30 @@ class HealthMonitor(keras.callbacks.Callback):
         self._last_step: int | None = None
         self._batches = 0
         self._compile_pending = False
-        self._skipped_events = 0
-        self._failure_logged = False
+        self._failures = Failures()
         self.last_result: ProbeResult | None = None
         self.last_batch_result: BatchResult | None = None
 
     # -- pickling ----------------------------------------------------------
 
-    # What a copy leaves behind: the model, and what is built for it in
-    # `on_train_begin` (the probe with its compiled function, weight copies
-    # and compiling thread; the selected layers; the diagnoser, whose facts
-    # are read from the model) or on the first write (the open event file).
-    _NOT_COPIED = (
-        "_model",
-        "_probe",
-        "_specs",
-        "_diagnoser",
-        "_writer",
-        "_batch",
-    )
-
     def __getstate__(self) -> dict:
         """The monitor's settings and history, without what holds the model.
 
-        What is left out is built again on demand: the probe and diagnoser
-        at the next `on_train_begin` (on the model of that `fit`), the
-        event writer at the next event, in a new event file. Diagnoses
-        already made stay in `diagnoses`, but a problem still present
-        when training resumes is reported again.
+        What is left out (`kerasinit.monitor.copies.NOT_COPIED`) is built
+        again on demand: the probe and diagnoser at the next
+        `on_train_begin` (on the model of that `fit`), the event writer at
+        the next event, in a new event file. Diagnoses already made stay in
+        `diagnoses`, but a problem still present when training resumes is
+        reported again.
         """
-        state = dict(self.__dict__)
-        for name in self._NOT_COPIED:
-            state.pop(name, None)
-        for name in ("_x", "_y", "_w"):
-            if state[name] is not None:
-                # Host copies: device tensors belong to one process.
-                state[name] = keras.tree.map_structure(
-                    keras.ops.convert_to_numpy, state[name]
-                )
-        if self._from_dataset:
-            # A dataset cannot be pickled; the batch taken from it is the
-            # probe.
-            parts = [state["_x"], state["_y"], state["_w"]]
-            while parts[-1] is None:
-                parts.pop()
-            state["probe"] = tuple(parts)
-        return state
+        return copied_state(self.__dict__)
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._x, self._y, self._w = (
-            _to_tensors(v) if v is not None else None
-            for v in (self._x, self._y, self._w)
-        )
-        self._model = None
-        # The copy's next model is another one: its pre-flight is due.
-        self._last_step = None
-        self._probe = None
-        self._specs = []
-        self._diagnoser = None
-        self._writer = summaries.EventWriter(self.log_dir)
-        self._batch = None
+        self.__dict__.update(restored_state(state))
 
     @property
     def skipped_events(self) -> int:
-        return self._skipped_events
+        return self._failures.skipped
 
     @property
     def compiled_probe(self):
@@ -311,31 +277,6 @@ class HealthMonitor(keras.callbacks.Callback):
     @property
     def probe_examples(self) -> int | None:
         return _batch_size(_leaves(self._x)[0])
-
-    def _bound_probe(self) -> None:
-        """Refuse an empty probe; keep at most `max_probe_examples`."""
-        examples = _check_probe_batch(
-            self._x,
-            self._y,
-            self._w,
-            from_dataset=self._from_dataset,
-            targets=self.gradients,
-        )
-        keep = self.max_probe_examples
-        if keep is None or examples <= keep:
-            return
-        self._x, self._y, self._w = _subsample(
-            self._x, self._y, self._w, examples, keep
-        )
-        message = (
-            f"kerasinit HealthMonitor: the probe holds {examples} examples; "
-            f"{keep} evenly spaced ones are kept, as the probe's "
-            "activations and gradients are held in memory at once. Pass "
-            "`max_probe_examples=` to keep more (or None for all)."
-        )
-        logger.info("%s", message)
-        if self.warn:
-            warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
 
     def _validate_probe(self) -> None:
         model = self.model
@@ -372,7 +313,7 @@ class HealthMonitor(keras.callbacks.Callback):
             p.build(self._x, y, self._w if y is not None else None)
         except Exception as exc:  # noqa: BLE001
             # Not the user's error: every event of this run is skipped.
-            self._failed("preparing the probe", exc, event=False)
+            self._failures.record("preparing the probe", exc, event=False)
             return
         self._probe = p
         self._diagnoser = diagnosis.Diagnoser(
@@ -418,7 +359,9 @@ class HealthMonitor(keras.callbacks.Callback):
                 self._event = self._writer.last_event() + 1
             except Exception as exc:  # noqa: BLE001
                 # The counter then restarts; training goes on regardless.
-                self._failed("reading the run's events", exc, event=False)
+                self._failures.record(
+                    "reading the run's events", exc, event=False
+                )
         self._batches = 0
         self._compile_pending = False
         if self._last_step != self._step:
@@ -428,7 +371,9 @@ class HealthMonitor(keras.callbacks.Callback):
                 self._batch.start()
             except Exception as exc:  # noqa: BLE001
                 # Training goes on unmeasured, as it would without us.
-                self._failed("preparing the train step", exc, event=False)
+                self._failures.record(
+                    "preparing the train step", exc, event=False
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_base = self._step
@@ -491,13 +436,15 @@ class HealthMonitor(keras.callbacks.Callback):
             try:
                 self._batch.stop()
             except Exception as exc:  # noqa: BLE001
-                self._failed("restoring the train step", exc, event=False)
+                self._failures.record(
+                    "restoring the train step", exc, event=False
+                )
             writers.append(self._batch.writer)
         for writer in writers:
             try:
                 writer.close()
             except Exception as exc:  # noqa: BLE001
-                self._failed("closing the event file", exc)
+                self._failures.record("closing the event file", exc)
 
     # -- one logging event -------------------------------------------------
 
@@ -524,7 +471,7 @@ class HealthMonitor(keras.callbacks.Callback):
         except ProbeDoesNotFit as exc:
             if self._probe_checked or phase != "preflight":
                 # Past the first step nothing raises.
-                self._failed("measuring", exc)
+                self._failures.record("measuring", exc)
                 return
             if (
                 self._probe.with_grads
@@ -535,7 +482,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 f"`probe` does not fit the model or its loss: {exc}"
             ) from exc
         except Exception as exc:  # noqa: BLE001
-            self._failed("measuring", exc)
+            self._failures.record("measuring", exc)
             return
         self._probe_checked = True
         self._last_step = step
@@ -560,10 +507,10 @@ class HealthMonitor(keras.callbacks.Callback):
                     if d.source == "probe"
                     for f in d.findings
                 ],
-                skipped_events=self._skipped_events,
+                skipped_events=self._failures.skipped,
             )
         except Exception as exc:  # noqa: BLE001
-            self._failed("writing", exc)
+            self._failures.record("writing", exc)
         else:
             self._event += 1
         if self._compile_wanted(phase, epoch):
@@ -582,7 +529,7 @@ class HealthMonitor(keras.callbacks.Callback):
         try:
             got = self._batch.take()
         except Exception as exc:  # noqa: BLE001
-            self._failed("measuring the training batch", exc)
+            self._failures.record("measuring the training batch", exc)
             return
         if got is None:
             return
@@ -602,11 +549,11 @@ class HealthMonitor(keras.callbacks.Callback):
                 all_diagnoses=[
                     d for d in self.diagnoses if d.source == "batch"
                 ],
-                skipped_events=self._skipped_events,
+                skipped_events=self._failures.skipped,
                 record_interval_s=self.BATCH_RECORD_INTERVAL_S,
             )
         except Exception as exc:  # noqa: BLE001
-            self._failed("writing", exc)
+            self._failures.record("writing", exc)
 
     def _model_facts(self):
         # Read when an event has something to explain, so that causes
@@ -636,57 +583,17 @@ class HealthMonitor(keras.callbacks.Callback):
         say(found, warn=self.warn)
         return True
 
-    def _failed(
-        self, doing: str, exc: BaseException, event: bool = True
-    ) -> None:
-        """Count a skipped event; log the first failure, with its cause."""
-        self._skipped_events += int(event)
-        if self._failure_logged:
-            logger.debug(
-                "kerasinit HealthMonitor: event skipped (%s failed: %s: %s).",
-                doing,
-                type(exc).__name__,
-                exc,
-            )
-            return
-        self._failure_logged = True
-        logger.warning(
-            "kerasinit HealthMonitor: %s failed (%s: %s); the event is "
-            "skipped and training goes on. Later failures are counted in "
-            "`skipped_events` without this message.",
-            doing,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-        )
-
     def _compile_wanted(self, phase: str, epoch: int | None) -> bool:
         if self.compile != "auto":
             return bool(self.compile)
-        left = self._events_left(phase, epoch)
+        left = events_left(
+            getattr(self, "params", None) or {},
+            phase=phase,
+            epoch=epoch,
+            steps_done=self._step - self._epoch_base,
+            every_n_epochs=self.every_n_epochs,
+            every_n_steps=(
+                self.every_n_steps if self.source == "probe" else None
+            ),
+        )
         return left is None or left >= self.COMPILE_BREAK_EVEN
-
-    def _events_left(self, phase: str, epoch: int | None) -> float | None:
-        """About how many more events this `fit` holds; `None`: unknown."""
-        params = getattr(self, "params", None) or {}
-        epochs, steps = params.get("epochs"), params.get("steps")
-        if epochs is None:
-            return None
-        # Whole epochs still to train after the current point (from the
-        # start when resuming, where the first epoch is not known yet).
-        if phase == "preflight" or epoch is None:
-            epochs_left, partial = epochs, 0.0
-        elif phase == "epoch":
-            epochs_left, partial = epochs - epoch - 1, 0.0
-        else:
-            steps_done = self._step - self._epoch_base
-            epochs_left = epochs - epoch - 1
-            partial = max(steps - steps_done, 0) / steps if steps else 0.0
-        left = 0.0
-        if self.every_n_epochs is not None:
-            left += epochs_left / self.every_n_epochs
-        if self.every_n_steps is not None and self.source == "probe":
-            if not steps:
-                return None
-            left += (epochs_left + partial) * steps / self.every_n_steps
-        return left

@@ -8,8 +8,10 @@ expected, what was received, and the likely fix). Backend-neutral:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
+from typing import Any
 
 import keras
 import numpy as np
@@ -280,4 +282,48 @@ def _no_loss_error(model, exc: BaseException) -> ValueError:
         "(`probe=x`: activation statistics only), or keep `(x, y)` and "
         "turn the gradient statistics off (`gradients=False`). Received: "
         f"probe=(x, y) and {type(exc).__name__}: {exc}"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundProbe:
+    """The probe batch as the monitor keeps it.
+
+    Attributes:
+        x: the inputs.
+        y: the targets, or `None`.
+        w: the sample weights, or `None`.
+        message: what was left out, to tell the user, or `None`.
+    """
+
+    x: Any
+    y: Any
+    w: Any
+    message: str | None = None
+
+
+def bound_probe(
+    x, y, w, *, from_dataset: bool, targets: bool, keep: int | None
+) -> BoundProbe:
+    """Refuse an empty probe; keep at most `keep` examples, evenly spaced.
+
+    The probe's activations and gradients are held in memory at once, so a
+    large probe is cut down rather than refused.
+    """
+    examples = _check_probe_batch(
+        x, y, w, from_dataset=from_dataset, targets=targets
+    )
+    if keep is None or examples <= keep:
+        return BoundProbe(x, y, w)
+    x, y, w = _subsample(x, y, w, examples, keep)
+    return BoundProbe(
+        x,
+        y,
+        w,
+        message=(
+            f"kerasinit HealthMonitor: the probe holds {examples} examples; "
+            f"{keep} evenly spaced ones are kept, as the probe's "
+            "activations and gradients are held in memory at once. Pass "
+            "`max_probe_examples=` to keep more (or None for all)."
+        ),
     )

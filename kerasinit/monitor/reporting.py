@@ -6,6 +6,7 @@ this module only says one, and finds the line a warning points at.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ import keras
 
 from kerasinit.findings import Diagnosis
 
-__all__ = ["say", "user_stacklevel"]
+__all__ = ["Failures", "say", "tell", "user_stacklevel"]
 
 logger = logging.getLogger("kerasinit.monitor")
 
@@ -57,4 +58,59 @@ def say(found: Diagnosis, *, warn: bool) -> None:
     if warn and found.severity != "info":
         warnings.warn(
             str(found), found.warning_class, stacklevel=user_stacklevel()
+        )
+
+
+def tell(message: str, *, warn: bool) -> None:
+    """Say something the user should know that is not a diagnosis.
+
+    Args:
+        message: what to say: an info record, and a `UserWarning` at the
+            user's line.
+        warn: whether to raise the warning beside the record.
+    """
+    logger.info("%s", message)
+    if warn:
+        warnings.warn(message, UserWarning, stacklevel=user_stacklevel())
+
+
+@dataclasses.dataclass
+class Failures:
+    """Failures inside the monitor while training: counted, the first logged.
+
+    The monitor never stops training for one of its own failures: the
+    event is skipped and counted, and only the first failure is logged
+    as a warning, with its traceback (later ones at debug level), so a
+    failure at every step does not flood the log.
+
+    Attributes:
+        skipped: the events skipped so far.
+        logged: whether a failure was logged as a warning.
+    """
+
+    skipped: int = 0
+    logged: bool = False
+
+    def record(
+        self, doing: str, exc: BaseException, event: bool = True
+    ) -> None:
+        """Count a skipped event; log the first failure, with its cause."""
+        self.skipped += int(event)
+        if self.logged:
+            logger.debug(
+                "kerasinit HealthMonitor: event skipped (%s failed: %s: %s).",
+                doing,
+                type(exc).__name__,
+                exc,
+            )
+            return
+        self.logged = True
+        logger.warning(
+            "kerasinit HealthMonitor: %s failed (%s: %s); the event is "
+            "skipped and training goes on. Later failures are counted in "
+            "`skipped_events` without this message.",
+            doing,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
         )

@@ -178,18 +178,64 @@ def test_eager_and_compiled_probes_agree():
     np.testing.assert_allclose(compiled.loss, eager.loss, rtol=1e-6)
 
 
-def test_events_left_follow_the_cadence(tmp_path):
-    monitor = HealthMonitor(tmp_path, probe=np.zeros((2, 8)), every_n_steps=10)
-    monitor.params = {"epochs": 4, "steps": 100}
+def test_events_left_follow_the_cadence():
+    from kerasinit.monitor.cadence import events_left
+
+    params = {"epochs": 4, "steps": 100}
+    every = {"every_n_epochs": 1, "every_n_steps": 10}
     # Before training: 4 epoch events and 40 step events.
-    assert monitor._events_left("preflight", None) == 44
+    assert (
+        events_left(
+            params, phase="preflight", epoch=None, steps_done=0, **every
+        )
+        == 4 + 40
+    )
     # At the end of epoch 1 (0-based): two epochs left.
-    assert monitor._events_left("epoch", 1) == 2 + 20
+    assert (
+        events_left(params, phase="epoch", epoch=1, steps_done=100, **every)
+        == 2 + 20
+    )
     # Step 30 of epoch 2: the rest of it and epoch 3.
-    monitor._epoch_base, monitor._step = 200, 230
-    assert monitor._events_left("step", 2) == 1 + 7 + 10
-    monitor.params = {"epochs": 4, "steps": None}
-    assert monitor._events_left("preflight", None) is None
+    assert (
+        events_left(params, phase="step", epoch=2, steps_done=30, **every)
+        == 1 + 7 + 10
+    )
+    # Without a step cadence only the epochs count.
+    assert (
+        events_left(
+            params,
+            phase="preflight",
+            epoch=None,
+            steps_done=0,
+            every_n_epochs=2,
+            every_n_steps=None,
+        )
+        == 2
+    )
+    unknown = {"epochs": 4, "steps": None}
+    assert (
+        events_left(
+            unknown, phase="preflight", epoch=None, steps_done=0, **every
+        )
+        is None
+    )
+    assert (
+        events_left({}, phase="preflight", epoch=None, steps_done=0, **every)
+        is None
+    )
+
+
+def test_a_monitor_compiles_only_where_enough_events_are_left(tmp_path):
+    # The callback's side of the count: its cadence, and its step within
+    # the epoch (a training-batch monitor's steps are not probe events).
+    monitor = HealthMonitor(tmp_path, probe=np.zeros((2, 8)), every_n_steps=10)
+    monitor.params = {"epochs": 1, "steps": 20}
+    monitor._epoch_base, monitor._step = 0, 0
+    # 1 epoch event + 2 step events: at the break-even of 3.
+    assert monitor._compile_wanted("preflight", None)
+    monitor._step = 15
+    # Half an epoch's step event and nothing after it.
+    assert not monitor._compile_wanted("step", 0)
 
 
 def test_compiled_event_with_nonfinite_values_is_measured_with_masks():
