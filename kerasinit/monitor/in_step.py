@@ -79,9 +79,9 @@ class InStep:
 
     A context manager: entering installs the wrappers (layer calls, the
     model's ``train_step`` and ``compute_loss``, the optimizer's
-    ``apply``) and makes Keras build its train function again; leaving
-    removes them and drops that function, so the next `fit` traces a plain
-    one.
+    ``apply``) and makes Keras build its train function again (once per
+    compiled model: entering again reuses it); leaving removes them and
+    puts back the plain function.
 
     Args:
         model: the built, compiled model.
@@ -147,6 +147,9 @@ class InStep:
         self._outputs: LayerOutputs | None = None
         self._captured: dict = {}
         self._installed: list[tuple[Any, str, bool, Any]] = []
+        # ``(plain, measuring)``: the train functions of the latest `fit`.
+        self._functions: tuple | None = None
+        self._plain = None
         self._current: _Step | None = None
         # Whether the call under way is the measuring function's.
         self._measuring = False
@@ -180,9 +183,16 @@ class InStep:
             # call, with the wrappers active.
             if model.train_function is None:
                 model.make_train_function()
-            plain = model.train_function
-            model.make_train_function(force=True)
-            measuring = model.train_function
+            plain = self._plain = model.train_function
+            if self._functions is not None and self._functions[0] is plain:
+                # The model was not compiled again since the last `fit`
+                # (compiling drops its train function): the measuring
+                # function traced then still holds.
+                measuring = self._functions[1]
+            else:
+                model.make_train_function(force=True)
+                measuring = model.train_function
+                self._functions = (plain, measuring)
             object.__setattr__(
                 model, "train_function", self._dispatcher(plain, measuring)
             )
@@ -212,8 +222,12 @@ class InStep:
         if self._outputs is not None:
             self._outputs.__exit__(None, None, None)
             self._outputs = None
-            # Traced with the wrappers: the next `fit` makes a plain one.
-            self.model.train_function = None
+        if self._plain is not None:
+            # The function `fit` made, traced without the wrappers: what
+            # runs without the monitor (the measuring one is kept for the
+            # next `fit` with it).
+            self.model.train_function = self._plain
+            self._plain = None
 
     def sync_step(self, count: int) -> None:
         """Set the host's count of updates done (at an epoch's start).

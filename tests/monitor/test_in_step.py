@@ -419,20 +419,80 @@ def test_fit_leaves_the_model_as_it_found_it(tmp_path):
         "d2.call",
     }
     assert _own_attributes(model) == set()
-    # Traced with the wrappers: dropped, so the next `fit` traces a plain one.
-    assert model.train_function is None
+    # The function `fit` made without the wrappers is back.
+    plain_function, measuring = monitor._batch.in_step._functions
+    assert model.train_function is plain_function
     steps = [r["step"] for r in batch_records(tmp_path)]
     assert steps == [0, 2]
     plain = _Installed()
     fit(model, x, y, batch_size=16, extra=[plain])
     assert plain.seen == [set()] * 4
-    assert model.train_function is not None
+    assert model.train_function is plain_function
     assert [r["step"] for r in batch_records(tmp_path)] == steps
-    # The same monitor again: it counts on from the optimizer's 8 updates.
+    # The same monitor again: it counts on from the optimizer's 8 updates,
+    # with the functions of the first `fit`.
     fit(model, x, y, monitor, batch_size=16, extra=[installed])
     assert [r["step"] for r in batch_records(tmp_path)] == [0, 2, 8, 10]
     assert monitor.last_batch_result.step == 10
+    assert monitor._batch.in_step._functions == (plain_function, measuring)
+    assert model.train_function is plain_function
     assert _own_attributes(model) == set()
+
+
+def test_the_measuring_function_is_traced_once_until_the_model_compiles(
+    tmp_path, monkeypatch
+):
+    from kerasinit.monitor import in_step
+
+    # The forward statistics are built while a step is traced (TensorFlow,
+    # JAX) or, on PyTorch, which traces nothing, while a due step runs.
+    built = []
+    send_forward = in_step.InStep._send_forward
+
+    def counted(self, *args, **kwargs):
+        built.append(self)
+        return send_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(in_step.InStep, "_send_forward", counted)
+    traces = keras.backend.backend() != "torch"
+    x, y = data(4 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=2,
+        source="batch",
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=16)
+    first = len(built)
+    # (TensorFlow traces a function twice when its first trace makes
+    # variables, as the outbox does.)
+    assert first >= 1 if traces else first == 2
+    functions = monitor._batch.in_step._functions
+    fit(model, x, y, monitor, batch_size=16)
+    assert len(built) == (first if traces else 4)
+    assert monitor._batch.in_step._functions == functions
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 2, 4, 6]
+    layers = monitor.last_batch_result.result.layers
+    assert all(layers[p]["update_ratio"] > 0.0 for p in ("d1", "d2"))
+
+    # Compiling drops the train function: both are made again, with the
+    # new optimizer (a zero learning rate: no step changes the weights).
+    optimizer = keras.optimizers.SGD(0.0)
+    model.compile(optimizer, "mse")
+    # Counting on from the 8 updates done (the events' steps only grow).
+    optimizer.iterations.assign(8)
+    fit(model, x, y, monitor, batch_size=16)
+    assert len(built) > first if traces else len(built) == 6
+    plain_function, measuring = monitor._batch.in_step._functions
+    assert plain_function is not functions[0]
+    assert measuring is not functions[1]
+    assert model.train_function is plain_function
+    steps = [r["step"] for r in batch_records(tmp_path)]
+    assert steps == [0, 2, 4, 6, 8, 10]
+    layers = monitor.last_batch_result.result.layers
+    assert [layers[p]["update_ratio"] for p in ("d1", "d2")] == [0.0, 0.0]
 
 
 # -- arguments, copies ---------------------------------------------------------
