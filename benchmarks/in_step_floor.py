@@ -39,14 +39,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from overhead import _data, _model  # noqa: E402
+from overhead import _child, _data, _model  # noqa: E402
 
 VARIANTS = ("plain", "no_statistics", "measured")
 
@@ -157,26 +156,12 @@ def run_one(workload: str, variant: str, samples: int) -> dict:
     }
 
 
-def _child(backend: str, workload: str, variant: str, samples: int) -> dict:
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--one",
-            workload,
-            variant,
-            "--samples",
-            str(samples),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+def _run(backend: str, workload: str, variant: str, samples: int) -> dict:
+    return _child(
+        ["--one", workload, variant, "--samples", str(samples)],
+        backend=backend,
+        script=__file__,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _table(backend: str, rounds: int, samples: int) -> None:
@@ -188,7 +173,7 @@ def _table(backend: str, rounds: int, samples: int) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for workload in ("mlp", "cnn"):
         got = [
-            {v: _child(backend, workload, v, samples) for v in VARIANTS}
+            {v: _run(backend, workload, v, samples) for v in VARIANTS}
             for _ in range(rounds)
         ]
 

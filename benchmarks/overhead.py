@@ -794,12 +794,15 @@ def run_probe_cpu(workload: str) -> dict:
     return {"workload": workload, "cpu_ms": statistics.median(times) * 1e3}
 
 
-def _child(args: list[str], backend: str | None = None) -> dict:
+def _child(
+    args: list[str], backend: str | None = None, script: str = __file__
+) -> dict:
+    """Run `script` (this one by default) with `args`; its last JSON line."""
     env = dict(os.environ)
     if backend is not None:
         env["KERAS_BACKEND"] = backend
     proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), *args],
+        [sys.executable, os.path.abspath(script), *args],
         env=env,
         capture_output=True,
         text=True,
