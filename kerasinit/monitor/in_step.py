@@ -190,6 +190,11 @@ class InStep:
                 # function traced then still holds.
                 measuring = self._functions[1]
             else:
+                # A new outbox too: a model compiled again has a new
+                # optimizer, whose count of updates starts again at 0, and
+                # the old outbox's steps would hide the new ones.
+                self._outbox = self._backend.Outbox()
+                self._taken = -1
                 model.make_train_function(force=True)
                 measuring = model.train_function
                 self._functions = (plain, measuring)
