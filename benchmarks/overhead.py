@@ -241,8 +241,10 @@ IN_STEP_CONFIGS = (
     "plain",
     "batch_1",
     "batch_1_h100",
+    "batch_1_economy",
     "batch_10",
     "batch_10_h100",
+    "batch_10_economy",
     "probe_10",
 )
 
@@ -293,15 +295,18 @@ def run_in_step(
     monitor = None
     if config != "plain":
         # "batch_1_h100": the training batch every step, its histograms
-        # every 100.
-        source, every, *hist = config.split("_")
+        # every 100; "batch_1_economy": every step, statistics="economy".
+        source, every, *extra = config.split("_")
         monitor = HealthMonitor(
             log_dir,
             probe,
             every_n_epochs=None,
             every_n_steps=int(every),
             source="batch" if source == "batch" else "probe",
-            histogram_every_n_steps=int(hist[0][1:]) if hist else None,
+            histogram_every_n_steps=(
+                int(extra[0][1:]) if extra and extra[0][0] == "h" else None
+            ),
+            statistics="economy" if extra == ["economy"] else "full",
             warn=False,
         )
     marks = {}

@@ -31,6 +31,7 @@ from kerasinit_tensorboard import schema
 __all__ = [
     "DEVICE_METRICS",
     "DUPLICATE_TOLERANCE",
+    "ECONOMY_METRICS",
     "activation_counts_many",
     "activation_stats_many",
     "input_cosine",
@@ -47,6 +48,13 @@ _HOST_METRICS = ("signal_gain",)
 DEVICE_METRICS = tuple(
     m for m in schema.ACTIVATION_METRICS if m not in _HOST_METRICS
 )
+
+#: What a due step of the training batch measures with
+#: ``statistics="economy"``: every device metric except the units'
+#: duplicate fingerprints (one more product over every output; their cost
+#: is in ``docs/monitor.md``, Overhead). Symmetric weights are there from
+#: the start, and the probe's events find them.
+ECONOMY_METRICS = tuple(m for m in DEVICE_METRICS if m != "duplicate_fraction")
 
 #: Two units are duplicates when their fingerprints differ by less than this
 #: fraction of their output columns' norms: far above the float32 rounding of
@@ -94,6 +102,7 @@ def activation_stats_many(
     saturation: Sequence[tuple[Callable, float] | None],
     bins: int | None = 30,
     masked: bool = True,
+    metrics: Sequence[str] = DEVICE_METRICS,
 ) -> dict[str, Any]:
     """Statistics of several layers' outputs on the probe batch at once.
 
@@ -113,10 +122,13 @@ def activation_stats_many(
             `False` the statistics are exact only when every value is
             finite, which ``"all_finite"`` tells, and cost a few fewer
             passes over the values. Defaults to `True`.
+        metrics: the names of `DEVICE_METRICS` to compute (a statistic
+            left out costs nothing; `ECONOMY_METRICS` leaves out the
+            costliest). Defaults to `DEVICE_METRICS`.
 
     Returns:
         ``{"columns": {metric: [n]}}`` float32, one entry per name of
-        `DEVICE_METRICS` (moments and extremes over finite values; min/max
+        `metrics` (moments and extremes over finite values; min/max
         are +/-inf for an output without any finite value; NaN where a
         statistic does not apply: cosine similarity of fewer than two
         non-zero examples, duplicates of an output without a unit axis),
@@ -124,6 +136,13 @@ def activation_stats_many(
         ``[n, bins]``, the histogram counts over each output's
         ``[act_min, act_max]`` (see `histograms.histogram_table`).
     """
+    unknown = [m for m in metrics if m not in DEVICE_METRICS]
+    if unknown:
+        raise ValueError(
+            f"Expected `metrics` among {DEVICE_METRICS}. "
+            f"Received: metrics={tuple(metrics)!r}"
+        )
+    metrics = tuple(m for m in DEVICE_METRICS if m in metrics)
     outputs = [ops.cast(y, "float32") for y in outputs]
     keys = []
     for i, (y, dead, rule) in enumerate(zip(outputs, dead_values, saturation)):
@@ -146,6 +165,7 @@ def activation_stats_many(
                 examples=_examples(outputs[first]),
                 units=_units(outputs[first]),
                 saturation=saturation[first],
+                metrics=metrics,
             )
         )
         if bins:
@@ -153,7 +173,7 @@ def activation_stats_many(
         finite.append(rows.all_finite)
     columns = {
         name: in_input_order([c[name] for c in per_group], groups)
-        for name in DEVICE_METRICS
+        for name in metrics
     }
     out: dict[str, Any] = {
         "columns": columns,
@@ -210,55 +230,63 @@ def _counts(rows: Rows, bins: int):
     return histograms.bucket_counts(rows.safe, rows.lo, rows.hi, bins, adjust)
 
 
-def _activation_columns(rows: Rows, *, dead, examples, units, saturation):
-    """``{metric: [k]}`` for rows alike in size, shape and rules."""
+def _activation_columns(
+    rows: Rows, *, dead, examples, units, saturation, metrics
+):
+    """``{metric: [k]}`` of `metrics`, for rows alike in size, shape and
+    rules; what no metric asked for is not computed."""
     k = rows.values.shape[0]
     denom = ops.maximum(rows.n_finite, 1.0)
     mean = rows.sums / denom
     # One pass for both moments; the clamp absorbs the rounding of
     # E[y^2] - E[y]^2 when the spread is tiny.
     square_mean = ops.sum(rows.squares, axis=1, keepdims=True) / denom
-    std = ops.sqrt(ops.maximum(square_mean - ops.square(mean), 0.0))
     is_zero = ops.equal(rows.values, 0.0)
-    zeros = ops.sum(ops.cast(is_zero, "float32"), axis=1, keepdims=True)
-    if dead is None or units is None:
-        dead_fraction = ops.zeros([k, 1])
-    else:
+
+    def zeros():
+        count = ops.sum(ops.cast(is_zero, "float32"), axis=1, keepdims=True)
+        return count / rows.count
+
+    def dead_fraction():
+        if dead is None or units is None:
+            return ops.zeros([k, 1])
         # Units on the last axis; every other axis observes them.
         at_dead = is_zero if dead == 0.0 else ops.equal(rows.values, dead)
         grid = ops.reshape(at_dead, [k, -1, units])
         dead_units = ops.cast(ops.all(grid, axis=1), "float32")
-        dead_fraction = ops.mean(dead_units, axis=1, keepdims=True)
-    if saturation is None:
-        saturated = ops.zeros([k, 1])
-    else:
+        return ops.mean(dead_units, axis=1, keepdims=True)
+
+    def saturated():
+        if saturation is None:
+            return ops.zeros([k, 1])
         derivative, cutoff = saturation
         below = derivative(rows.values) < cutoff
         if rows.masked:
             below = ops.logical_and(below, rows.finite)
-        saturated = (
-            ops.sum(ops.cast(below, "float32"), axis=1, keepdims=True)
-            / rows.count
-        )
+        count = ops.sum(ops.cast(below, "float32"), axis=1, keepdims=True)
+        return count / rows.count
+
     nan = ops.full([k, 1], float("nan"))
     columns = {
-        "act_mean": mean,
-        "act_std": std,
-        "act_min": rows.lo,
-        "act_max": rows.hi,
-        "zero_fraction": zeros / rows.count,
+        "act_mean": lambda: mean,
+        "act_std": lambda: ops.sqrt(
+            ops.maximum(square_mean - ops.square(mean), 0.0)
+        ),
+        "act_min": lambda: rows.lo,
+        "act_max": lambda: rows.hi,
+        "zero_fraction": zeros,
         "dead_fraction": dead_fraction,
         "saturation_fraction": saturated,
-        "act_nonfinite": rows.count - rows.n_finite,
-        "act_rms": ops.sqrt(square_mean),
-        "cosine_similarity": (
+        "act_nonfinite": lambda: rows.count - rows.n_finite,
+        "act_rms": lambda: ops.sqrt(square_mean),
+        "cosine_similarity": lambda: (
             _cosine_similarity(rows, examples) if examples else nan
         ),
-        "duplicate_fraction": (
+        "duplicate_fraction": lambda: (
             _duplicate_fraction(rows, units) if units else nan
         ),
     }
-    return {name: columns[name][:, 0] for name in DEVICE_METRICS}
+    return {name: columns[name]()[:, 0] for name in metrics}
 
 
 def input_cosine(inputs: Sequence):

@@ -16,11 +16,16 @@ from typing import Any
 from kerasinit.monitor.probe_data import _check_layer_selection
 from kerasinit.monitor.thresholds import Thresholds
 
+#: The configurations of `HealthMonitor`'s `statistics`.
+STATISTICS = ("full", "economy")
+
 __all__ = [
+    "STATISTICS",
     "MonitorArguments",
     "check_arguments",
     "check_histogram_cadence",
     "check_log_dir",
+    "check_statistics",
     "positive_int",
 ]
 
@@ -57,6 +62,7 @@ def check_arguments(
     max_probe_examples: Any,
     source: Any,
     histogram_every_n_steps: Any,
+    statistics: Any = "full",
 ) -> MonitorArguments:
     """Refuse a bad `HealthMonitor` argument, or normalize the integers.
 
@@ -131,6 +137,7 @@ def check_arguments(
             every_n_steps=every_n_steps,
             histograms=histograms,
         )
+    check_statistics(statistics, source=source)
     if probe is None:
         raise ValueError(
             "Expected `probe` to be a batch: x, (x, y), (x, y, "
@@ -188,6 +195,24 @@ def check_histogram_cadence(
             f"training-batch events (such as {nearest}). "
             f"Received: histogram_every_n_steps={every}, "
             f"every_n_steps={every_n_steps}"
+        )
+
+
+def check_statistics(statistics, *, source: str) -> None:
+    """`statistics` names a configuration that fits `source`, or a
+    ValueError."""
+    if statistics not in STATISTICS:
+        names = " or ".join(f'"{name}"' for name in STATISTICS)
+        raise ValueError(
+            f"Expected `statistics` to be {names}. "
+            f"Received: statistics={statistics!r}"
+        )
+    if statistics != "full" and source != "batch":
+        raise ValueError(
+            f'Expected `statistics={statistics!r}` only with source="batch": '
+            "it chooses what the training batch's events measure; the "
+            "probe's events always measure everything. "
+            f"Received: statistics={statistics!r}, source={source!r}"
         )
 
 

@@ -38,6 +38,7 @@ class BatchEvents:
         gradients: measure the applied gradients.
         facts: the diagnoser's facts (see `diagnosis.Diagnoser`).
         log_dir: the TensorBoard log directory.
+        statistics: ``"full"`` or ``"economy"`` (see `InStep`).
 
     Attributes:
         diagnoser: the `diagnosis.Diagnoser` of these events.
@@ -57,6 +58,7 @@ class BatchEvents:
         facts: Callable | None,
         log_dir: str,
         histogram_every_n_steps: int | None = None,
+        statistics: str = "full",
     ):
         self.in_step = InStep(
             model,
@@ -67,6 +69,7 @@ class BatchEvents:
             histograms=histograms,
             gradients=gradients,
             histogram_every_n_steps=histogram_every_n_steps,
+            statistics=statistics,
         )
         self.diagnoser = diagnosis.Diagnoser(
             list(specs),

@@ -70,12 +70,15 @@ class VectorLayout:
         bins: histogram buckets, or `None` without histograms.
         apart: whether the histograms travel in vectors of their own
             (bucketed at a cadence of their own).
+        activation_columns: the activation metrics measured, in the
+            order of `activation_stats.DEVICE_METRICS`.
     """
 
     paths: tuple[str, ...]
     owners: tuple[str, ...]
     bins: int | None
     apart: bool
+    activation_columns: tuple[str, ...] = activation_stats.DEVICE_METRICS
 
     @property
     def inline_bins(self) -> int | None:
@@ -87,7 +90,7 @@ class VectorLayout:
         p, bins = len(self.paths), self.inline_bins
         blocks = []
         if p:
-            columns = len(activation_stats.DEVICE_METRICS)
+            columns = len(self.activation_columns)
             blocks.append(("activations", (p, columns)))
             if bins:
                 blocks.append(("activation_counts", (p, bins)))
@@ -182,7 +185,7 @@ class VectorLayout:
                 if s.path in self.paths and s.weight_owner in row
             ),
             reference_row=row.get(reference),
-            activation_columns=activation_stats.DEVICE_METRICS,
+            activation_columns=self.activation_columns,
             gradient_columns=GRADIENT_COLUMNS,
             bins=self.bins if with_counts else self.inline_bins,
             with_grads=with_grads,

@@ -126,6 +126,17 @@ class HealthMonitor(keras.callbacks.Callback):
             TensorBoard keeps only a sample of a tag's histograms anyway.
             `None` buckets them at every event; the probe's events always
             carry them (with `histograms`). Defaults to `None`.
+        statistics: with ``source="batch"``, what each training-batch
+            event measures. ``"full"``: every statistic of the probe's
+            events. ``"economy"``, for fine cadence: the moments,
+            extremes, zero, dead and saturated fractions, non-finite
+            counts and cosine similarity of the activations, and the
+            gradient and weight norms, their ratio, the non-finite count
+            and the update ratio, but not the units' duplicates, and
+            histograms only at `histogram_every_n_steps` (none without
+            it); the pre-flight and per-epoch probe events still measure
+            everything. What each costs is in ``docs/monitor.md``
+            (Overhead). Defaults to ``"full"``.
 
     Attributes:
         findings: every `kerasinit.findings.Finding` reported so far, in
@@ -180,6 +191,7 @@ class HealthMonitor(keras.callbacks.Callback):
         max_probe_examples: int | None = MAX_PROBE_EXAMPLES,
         source: str = "probe",
         histogram_every_n_steps: int | None = None,
+        statistics: str = "full",
     ):
         super().__init__()
         checked = check_arguments(
@@ -194,6 +206,7 @@ class HealthMonitor(keras.callbacks.Callback):
             max_probe_examples=max_probe_examples,
             source=source,
             histogram_every_n_steps=histogram_every_n_steps,
+            statistics=statistics,
         )
         self.log_dir = os.fspath(log_dir)
         self.probe = probe
@@ -208,6 +221,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.max_probe_examples = checked.max_probe_examples
         self.source = source
         self.histogram_every_n_steps = checked.histogram_every_n_steps
+        self.statistics = statistics
         self.findings: list[Finding] = []
         self.diagnoses: list[Diagnosis] = []
         self._from_dataset = _is_dataset(probe)
@@ -335,6 +349,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 facts=self._model_facts,
                 log_dir=self.log_dir,
                 histogram_every_n_steps=self.histogram_every_n_steps,
+                statistics=self.statistics,
             )
         self._layer_info = [
             {

@@ -97,9 +97,14 @@ class InStep:
         histogram_every_n_steps: bucket the histograms only on the due
             steps whose count of earlier updates is a multiple of this (a
             multiple of `every_n_steps`), or `None` on every due step.
-            Bucketing is a fifth to two fifths of a due step's statistics on the
-            reference workloads (``docs/monitor.md``, Overhead). Defaults
-            to `None`.
+            Bucketing is a fifth to two fifths of a due step's statistics
+            on the reference workloads (``docs/monitor.md``, Overhead).
+            Defaults to `None`.
+        statistics: what a due step measures: ``"full"``, every
+            statistic of the probe's events, or ``"economy"``, those of
+            `activation_stats.ECONOMY_METRICS` and the gradients', the
+            histograms only at `histogram_every_n_steps` (none without
+            it). Defaults to `"full"`.
 
     Attributes:
         measured: whether a call of the train function measured a step
@@ -122,6 +127,7 @@ class InStep:
         gradients: bool = True,
         bins: int = 30,
         histogram_every_n_steps: int | None = None,
+        statistics: str = "full",
     ):
         self.model = model
         self.specs = list(specs)
@@ -130,8 +136,19 @@ class InStep:
         self.saturation_threshold = saturation_threshold
         self.histograms = histograms
         self.gradients = gradients
-        self.bins = bins if histograms else None
+        self.statistics = statistics
+        economy = statistics == "economy"
+        # Economy buckets histograms only at a cadence of their own.
+        wanted = histograms and not (
+            economy and histogram_every_n_steps is None
+        )
+        self.bins = bins if wanted else None
         self.histogram_every_n_steps = histogram_every_n_steps
+        self._metrics = (
+            activation_stats.ECONOMY_METRICS
+            if economy
+            else activation_stats.DEVICE_METRICS
+        )
         # Histograms with a cadence of their own travel apart from the
         # other statistics; otherwise in the same vectors.
         self._apart = bool(
@@ -258,7 +275,7 @@ class InStep:
             self._measuring = True
             self._call_step = first
             try:
-                return measuring(*args, **kwargs)
+                return self._outbox.detach(measuring(*args, **kwargs))
             finally:
                 self._measuring = False
                 self.measured = True
@@ -293,7 +310,7 @@ class InStep:
                 due=due, step=count, histograms_due=histograms_due
             )
             try:
-                return original(*args, **kwargs)
+                return self._outbox.attach(original(*args, **kwargs))
             finally:
                 self._current = None
                 self._captured.clear()
@@ -392,13 +409,10 @@ class InStep:
                     saturation=saturation,
                     bins=self._layout.inline_bins,
                     masked=masked,
+                    metrics=self._metrics,
                 )
                 pieces["activations"] = ops.stack(
-                    [
-                        act["columns"][c]
-                        for c in activation_stats.DEVICE_METRICS
-                    ],
-                    axis=1,
+                    [act["columns"][c] for c in self._metrics], axis=1
                 )
                 if self._layout.inline_bins:
                     pieces["activation_counts"] = act["counts"]
@@ -584,4 +598,5 @@ class InStep:
             owners=self._owners,
             bins=self.bins,
             apart=self._apart,
+            activation_columns=self._metrics,
         )

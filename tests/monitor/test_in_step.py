@@ -367,6 +367,74 @@ def test_histograms_with_a_cadence_of_their_own(tmp_path):
         )
 
 
+def test_economy_leaves_out_duplicates_and_histograms(tmp_path):
+    # The same model trained twice, full and economy: training is the same
+    # with both, so the statistics economy measures are the full ones.
+    x, y = data(7 * 16)
+    runs, weights = {}, {}
+    for statistics in ("full", "economy"):
+        model = mlp([16, 8], ["relu", "tanh"])
+        log_dir = tmp_path / statistics
+        monitor = ki.callbacks.HealthMonitor(
+            str(log_dir),
+            probe=(x[:32], y[:32]),
+            every_n_steps=2,
+            source="batch",
+            statistics=statistics,
+            warn=False,
+        )
+        fit(model, x, y, monitor, batch_size=16)
+        run = log_dir / schema.BATCH_RUN_SUBDIR
+        runs[statistics] = (
+            _run_values(run, "scalars"),
+            _run_values(run, "histograms"),
+        )
+        weights[statistics] = variable_values(model)
+        # The probe's events measure everything, in both.
+        probe_tags = _scalar_tags(log_dir / schema.RUN_SUBDIR)
+        assert schema.scalar_tag("duplicate_fraction", "d1") in probe_tags
+    (full, full_hists), (economy, hists) = runs["full"], runs["economy"]
+    assert hists == {} and full_hists
+    left_out = {
+        (step, tag)
+        for step, tag in full
+        if tag.startswith("duplicate_fraction/")
+    }
+    assert {tag for _, tag in left_out} == {
+        schema.scalar_tag("duplicate_fraction", p) for p in ("d1", "d2")
+    }
+    assert economy.keys() == full.keys() - left_out
+    assert {step for step, _ in economy} == {0, 2, 4, 6}
+    for key, value in economy.items():
+        np.testing.assert_allclose(
+            value, full[key], rtol=16 * EPS32, atol=16 * EPS32, err_msg=key
+        )
+    for (name, value), (_, other) in zip(weights["full"], weights["economy"]):
+        np.testing.assert_array_equal(other, value, err_msg=name)
+
+
+def test_economy_buckets_histograms_at_their_own_cadence(tmp_path):
+    x, y = data(7 * 16)
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path),
+        probe=(x[:32], y[:32]),
+        every_n_steps=1,
+        source="batch",
+        statistics="economy",
+        histogram_every_n_steps=3,
+        warn=False,
+    )
+    fit(model, x, y, monitor, batch_size=16)
+    run = tmp_path / schema.BATCH_RUN_SUBDIR
+    hists = _run_values(run, "histograms")
+    assert {step for step, _ in hists} == {0, 3, 6}
+    assert len({tag for _, tag in hists}) == 4
+    scalars = _run_values(run, "scalars")
+    assert {step for step, _ in scalars} == set(range(7))
+    assert not any(tag.startswith("duplicate_fraction/") for _, tag in scalars)
+
+
 # -- the model after `fit` -----------------------------------------------------
 
 
@@ -376,9 +444,11 @@ class _Installed(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.seen = []
+        self.logs = []
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen.append(_own_attributes(self.model))
+        self.logs.append(sorted(logs))
 
 
 def _own_attributes(model):
@@ -427,6 +497,8 @@ def test_fit_leaves_the_model_as_it_found_it(tmp_path):
     plain = _Installed()
     fit(model, x, y, batch_size=16, extra=[plain])
     assert plain.seen == [set()] * 4
+    # The logs of measured steps are those of plain ones.
+    assert installed.logs == plain.logs == [["loss"]] * 4
     assert model.train_function is plain_function
     assert [r["step"] for r in batch_records(tmp_path)] == steps
     # The same monitor again: it counts on from the optimizer's 8 updates,

@@ -124,12 +124,13 @@ def _relu_mlp(depth, width, initializer, optimizer, seed=3):
     return model
 
 
-def _watch(log_dir, x, y):
+def _watch(log_dir, x, y, statistics="full"):
     return ki.callbacks.HealthMonitor(
         str(log_dir),
         probe=(x[:64], y[:64]),
         every_n_steps=1,
         source="batch",
+        statistics=statistics,
     )
 
 
@@ -168,13 +169,16 @@ def test_a_problem_present_from_the_start_is_said_once(tmp_path):
     assert "exploding_signal" not in {d["kind"] for d in last["diagnoses"]}
 
 
-def test_a_problem_of_training_is_said_from_the_training_batch(tmp_path):
+@pytest.mark.parametrize("statistics", ["full", "economy"])
+def test_a_problem_of_training_is_said_from_the_training_batch(
+    tmp_path, statistics
+):
     # He-initialized, healthy at the pre-flight; Adam at a learning rate of
     # 1 moves every weight by about its own size per step, which only the
     # steps show.
     x, y = data(128)
     model = _relu_mlp(3, 32, "he_normal", keras.optimizers.Adam(1.0))
-    monitor = _watch(tmp_path, x, y)
+    monitor = _watch(tmp_path, x, y, statistics)
     with pytest.warns(LearningRateWarning) as caught:
         fit(model, x, y, monitor, batch_size=32, epochs=2)
     found = [d for d in monitor.diagnoses if d.kind == "learning_rate_high"]

@@ -75,6 +75,53 @@ def test_steps_per_execution_runs_the_measuring_function_for_due_calls(
     assert [r["step"] for r in batch_records(tmp_path)] == [0, 4, 8]
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
+def test_jax_steps_return_their_statistics_without_a_host_callback(
+    tmp_path, monkeypatch, steps_per_execution
+):
+    # With one step per call, a measured step's statistics leave it among
+    # its outputs; Keras's loop of several steps per call keeps only the
+    # last one's outputs, so there the due step calls back to the host.
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    sites = []
+    callback = jax.debug.callback
+
+    def counted(*args, **kwargs):
+        sites.append(args[0])
+        return callback(*args, **kwargs)
+
+    monkeypatch.setattr(jax.debug, "callback", counted)
+    x, y = data(12 * 8)
+    model = mlp([8], ["relu"])
+    model.compile(
+        keras.optimizers.SGD(0.1),
+        "mse",
+        steps_per_execution=steps_per_execution,
+    )
+    seen = []
+
+    class Logs(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(sorted(logs))
+
+    monitor = ki.callbacks.HealthMonitor(
+        str(tmp_path), probe=(x[:16], y[:16]), every_n_steps=4, source="batch"
+    )
+    fit(model, x, y, monitor, batch_size=8, extra=[Logs()])
+    assert [r["step"] for r in batch_records(tmp_path)] == [0, 4, 8]
+    assert seen and all(keys == ["loss"] for keys in seen)
+    layers = monitor.last_batch_result.result.layers
+    assert layers["d1"]["grad_norm"] > 0.0
+    if steps_per_execution == 1:
+        assert sites == []
+    else:
+        # The forward's and the gradients' vectors, traced once each.
+        assert len(sites) == 2
+
+
 def _xla_run(tmp_path, compiles: bool):
     with pytest.MonkeyPatch.context() as patch:
         return _xla_run_patched(tmp_path, compiles, patch)

@@ -119,6 +119,32 @@ def test_a_histogram_cadence_that_does_not_fit(tmp_path, kwargs, parts):
 
 
 @pytest.mark.parametrize(
+    "kwargs, parts",
+    [
+        (
+            {"source": "batch", "statistics": "cheap"},
+            ['`statistics` to be "full" or "economy"', "'cheap'"],
+        ),
+        (
+            {"source": "batch", "statistics": None},
+            ["`statistics`", "statistics=None"],
+        ),
+        (
+            {"statistics": "economy"},
+            ['only with source="batch"', "source='probe'"],
+        ),
+    ],
+)
+def test_statistics_that_do_not_fit(tmp_path, kwargs, parts):
+    _refused(
+        tmp_path / "runs",
+        ValueError,
+        parts,
+        lambda d: HealthMonitor(d, (X, Y), every_n_steps=2, **kwargs),
+    )
+
+
+@pytest.mark.parametrize(
     "layers, words",
     [
         ([], "name at least one layer"),

@@ -58,6 +58,10 @@ Inside Keras's own train step (`kerasinit.monitor.in_step`):
   exact then; a step where it is not is measured again with
   ``masked=True``, see `measure_exactly`), only when `due` (a
   conditional on the device) and keeps it with its step;
+  ``attach(outputs)`` returns the outputs of the train step being traced
+  (or run), where a backend may carry the statistics sent in it;
+  ``detach(outputs)`` returns the train function's outputs without them,
+  as Keras expects them;
   ``receive()`` returns ``{name: (step, NumPy vector)}`` of the latest
   vectors, in one transfer each.
 

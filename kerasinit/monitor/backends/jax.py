@@ -115,15 +115,40 @@ def step_count(model, args):
     return args[0][2][index]
 
 
-class Outbox:
-    """A host callback on due steps only (`jax.lax.cond`); read at events.
+def _same_trace(value, step) -> bool:
+    """Whether `value` can be returned by the train step: concrete, or
+    traced in the same trace as the step's count (not in a conditional
+    or loop within it). Where this JAX cannot tell, no."""
+    if not isinstance(value, jax.core.Tracer):
+        return True
+    trace = getattr(value, "_trace", None)
+    return trace is not None and trace is getattr(step, "_trace", None)
 
-    The statistics are computed inside the jitted step and cross to the
-    host once, on the steps that are due.
+
+#: Where a measured step's statistics leave it, among the logs its train
+#: step returns (the dispatcher takes them out before Keras reads them).
+_LOGS_KEY = "kerasinit_statistics"
+
+
+class Outbox:
+    """The statistics of due steps, as the step's outputs or by a host
+    callback; read at events.
+
+    With one step per call of the train function, every step the
+    measuring function runs is due: its statistics leave it among its
+    outputs (`attach`, `detach`) and stay on the device until the event
+    reads them. Keras's JAX loop for ``steps_per_execution > 1`` keeps
+    only the last step's outputs, so there a host callback under
+    `jax.lax.cond` runs on the due step only. Either way the statistics
+    are computed inside the jitted step and cross to the host once.
     """
 
     def __init__(self):
         self._received: dict = {}
+        # ``{name: (step, vector)}``: traced, in the step being traced.
+        self._pending: dict = {}
+        # The same, as arrays, from the latest call that measured.
+        self._returned: dict | None = None
 
     def snapshot(self, variables, due):
         # Arrays are values: an update makes new ones.
@@ -135,19 +160,69 @@ class Outbox:
     def send(self, name, due, step, size, measure, args):
         from kerasinit.monitor.backends import measure_exactly
 
-        def now():
-            jax.debug.callback(
-                functools.partial(self._receive, name),
-                step,
-                measure_exactly(measure, args).astype(jnp.float32),
-            )
+        def vector():
+            return measure_exactly(measure, args).astype(jnp.float32)
 
         if due is True:
-            now()
-        else:
-            jax.lax.cond(due, now, lambda: None)
+            values = vector()
+            if _same_trace(values, step):
+                self._pending[name] = (step, values)
+                return
+            # Sent from inside a conditional of the step (a loss-scale
+            # optimizer applies the gradients under one): a value traced
+            # there cannot leave it as an output of the step.
+            jax.debug.callback(
+                functools.partial(self._receive, name), step, values
+            )
+            return
+
+        def now():
+            jax.debug.callback(
+                functools.partial(self._receive, name), step, vector()
+            )
+
+        jax.lax.cond(due, now, lambda: None)
+
+    def attach(self, outputs):
+        """The train step's ``(logs, state)`` with the statistics sent in
+        it added to the logs."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return outputs
+        try:
+            logs, state = outputs
+        except (TypeError, ValueError):
+            logs = state = None
+        if not isinstance(logs, dict):
+            # A train step of the user's own that returns something else:
+            # the statistics take the host callback.
+            for name, (step, values) in pending.items():
+                jax.debug.callback(
+                    functools.partial(self._receive, name), step, values
+                )
+            return outputs
+        return {**logs, _LOGS_KEY: pending}, state
+
+    def detach(self, outputs):
+        """The train function's outputs as Keras expects them: the
+        statistics `attach` added are taken out and kept, on the device."""
+        try:
+            logs, state = outputs
+        except (TypeError, ValueError):
+            return outputs
+        if not isinstance(logs, dict) or _LOGS_KEY not in logs:
+            return outputs
+        logs = dict(logs)
+        self._returned = logs.pop(_LOGS_KEY)
+        return logs, state
 
     def receive(self):
         # The callbacks of the steps dispatched so far have run.
         jax.effects_barrier()
+        if self._returned is not None:
+            # One transfer for every vector of the latest measured call.
+            returned = jax.device_get(self._returned)
+            self._returned = None
+            for name, (step, values) in returned.items():
+                self._receive(name, step, values)
         return dict(self._received)
