@@ -52,6 +52,8 @@ def copied_state(attributes: dict) -> dict:
 def restored_state(state: dict) -> dict:
     """A copy's attributes from `copied_state` (`__setstate__`)."""
     restored = dict(state)
+    # A monitor pickled before `statistics` existed measured everything.
+    restored.setdefault("statistics", "full")
     for name in ("_x", "_y", "_w"):
         if restored[name] is not None:
             restored[name] = _to_tensors(restored[name])

@@ -589,6 +589,7 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
         probe=(x[:32], y[:32]),
         every_n_steps=2,
         source="batch",
+        statistics="economy",
         warn=False,
     )
     fresh = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
@@ -597,6 +598,13 @@ def test_a_batch_monitor_is_copied_before_and_after_fit(tmp_path):
     trained = [pickle.loads(pickle.dumps(monitor)), copy.deepcopy(monitor)]
     for twin in fresh + trained:
         assert twin.source == "batch" and twin.every_n_steps == 2
+        assert twin.statistics == "economy"
+    # A monitor pickled before `statistics` existed measured everything.
+    state = monitor.__getstate__()
+    del state["statistics"]
+    older = ki.callbacks.HealthMonitor.__new__(ki.callbacks.HealthMonitor)
+    older.__setstate__(state)
+    assert older.statistics == "full"
     # One of each kind of copy trains a model of its own, six steps: due
     # at 0, 2 and 4.
     for twin in (fresh[0], trained[1]):
