@@ -12,7 +12,7 @@ from kerasinit.monitor.activation_stats import DEVICE_METRICS
 SIGMOID = activation_stats.saturation_fn(gains.info("sigmoid").saturation, None)
 
 
-def _stats(outputs, dead=None, rules=None, bins=None, masked=True):
+def _stats(outputs, dead=None, rules=None, bins=None, masked=True, **kwargs):
     n = len(outputs)
     got = activation_stats.activation_stats_many(
         [ops.convert_to_tensor(y, "float32") for y in outputs],
@@ -20,6 +20,7 @@ def _stats(outputs, dead=None, rules=None, bins=None, masked=True):
         saturation=rules or [None] * n,
         bins=bins,
         masked=masked,
+        **kwargs,
     )
     columns = {k: ops.convert_to_numpy(v) for k, v in got["columns"].items()}
     return columns, got
@@ -111,6 +112,26 @@ def test_many_outputs_at_once_match_numpy():
             counts[i],
             np.histogram(finite, 7, range=(finite.min(), finite.max()))[0],
         )
+
+
+def test_a_subset_of_metrics_is_the_same_columns_and_only_those():
+    rng = np.random.default_rng(2)
+    outputs = [
+        np.maximum(rng.normal(size=(32, 8)), 0.0).astype("float32"),
+        rng.normal(size=(32, 4, 4)).astype("float32"),
+    ]
+    dead = [0.0, None]
+    full, _ = _stats(outputs, dead)
+    # Asked in another order: the columns come in `DEVICE_METRICS`' order.
+    wanted = ("dead_fraction", "act_mean", "cosine_similarity")
+    some, _ = _stats(outputs, dead, metrics=wanted)
+    assert list(some) == [m for m in DEVICE_METRICS if m in wanted]
+    for name in wanted:
+        np.testing.assert_allclose(some[name], full[name], rtol=1e-6)
+    economy, _ = _stats(outputs, dead, metrics=activation_stats.ECONOMY_METRICS)
+    assert set(DEVICE_METRICS) - set(economy) == {"duplicate_fraction"}
+    with pytest.raises(ValueError, match=r"`metrics`.*'act_median'"):
+        _stats(outputs, dead, metrics=("act_mean", "act_median"))
 
 
 def test_cosine_similarity_of_collapsed_and_independent_examples():
