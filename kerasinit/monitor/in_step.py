@@ -26,8 +26,9 @@ the device (``optimizer.iterations % every_n_steps == 0``) picks the due
 step. The statistics reach the host in one small vector each, at the
 event (`kerasinit.monitor.backends`' ``Outbox``). Nothing the step
 computes is changed: the statistics are taken of values it computes
-anyway, behind `stop_gradient`. On leaving, the train function is dropped
-and the next `fit` makes a plain one.
+anyway, behind `stop_gradient`. On leaving, the plain function is put
+back; the measuring one is kept for the next `fit` with this monitor,
+until the model is compiled again.
 """
 
 from __future__ import annotations
