@@ -36,6 +36,7 @@ from kerasinit.monitor.probe_data import (
     _split_probe,
     _to_tensors,
     bound_probe,
+    build_with_probe,
 )
 from kerasinit.monitor.reporting import Failures, say, tell
 from kerasinit.monitor.result import ProbeResult
@@ -298,19 +299,7 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _build(self) -> None:
         model = self.model
-        if not model.built:
-            # A subclassed model creates its variables on its first call,
-            # which `fit` would otherwise make inside its first training
-            # step, after the pre-flight. One example in inference mode
-            # creates them with the same initializers and updates nothing.
-            first = keras.tree.map_structure(lambda t: t[:1], self._x)
-            try:
-                model(first, training=False)
-            except (ValueError, TypeError) as exc:
-                raise ValueError(
-                    "`probe` does not fit the model: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+        build_with_probe(model, self._x)
         self._specs = selection.monitored_layers(model, self.layers)
         self._validate_probe()
         self._probe = None
@@ -351,14 +340,7 @@ class HealthMonitor(keras.callbacks.Callback):
                 histogram_every_n_steps=self.histogram_every_n_steps,
                 statistics=self.statistics,
             )
-        self._layer_info = [
-            {
-                "name": s.path,
-                "class": type(s.layer).__name__,
-                "activation": s.activation_name,
-            }
-            for s in self._specs
-        ]
+        self._layer_info = [s.record_entry() for s in self._specs]
 
     # -- Keras hooks -------------------------------------------------------
 

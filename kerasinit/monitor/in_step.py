@@ -101,11 +101,8 @@ class InStep:
             Bucketing is a fifth to two fifths of a due step's statistics
             on the reference workloads (``docs/monitor.md``, Overhead).
             Defaults to `None`.
-        statistics: what a due step measures: ``"full"``, every
-            statistic of the probe's events, or ``"economy"``, those of
-            `activation_stats.ECONOMY_METRICS` and the gradients', the
-            histograms only at `histogram_every_n_steps` (none without
-            it). Defaults to `"full"`.
+        statistics: ``"full"`` or ``"economy"``, as `HealthMonitor`'s.
+            Defaults to `"full"`.
 
     Attributes:
         measured: whether a call of the train function measured a step

@@ -327,3 +327,25 @@ def bound_probe(
             "`max_probe_examples=` to keep more (or None for all)."
         ),
     )
+
+
+def build_with_probe(model, x) -> None:
+    """Create a subclassed model's variables from one example of the probe.
+
+    A subclassed model creates its variables on its first call, which
+    `fit` would otherwise make inside its first training step, after the
+    pre-flight. One example in inference mode creates them with the same
+    initializers and updates nothing.
+
+    Raises:
+        ValueError: the probe does not fit the model.
+    """
+    if model.built:
+        return
+    first = keras.tree.map_structure(lambda t: t[:1], x)
+    try:
+        model(first, training=False)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"`probe` does not fit the model: {type(exc).__name__}: {exc}"
+        ) from exc

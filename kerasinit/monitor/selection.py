@@ -58,6 +58,14 @@ class LayerSpec:
         fn = getattr(self.layer, "activation", None)
         return getattr(fn, "__name__", type(self.layer).__name__)
 
+    def record_entry(self) -> dict[str, str]:
+        """The layer as an event's record lists it."""
+        return {
+            "name": self.path,
+            "class": type(self.layer).__name__,
+            "activation": self.activation_name,
+        }
+
     @property
     def dead_value(self) -> float | None:
         act = self.activation

@@ -313,6 +313,22 @@ def _run_values(run, plugin):
     }
 
 
+def _batch_run(log_dir, x, y, **kwargs):
+    """A 2-layer MLP fitted once under a batch monitor: the model and its
+    batch run's ``(scalars, histograms)``."""
+    model = mlp([16, 8], ["relu", "tanh"])
+    monitor = ki.callbacks.HealthMonitor(
+        str(log_dir),
+        probe=(x[:32], y[:32]),
+        source="batch",
+        warn=False,
+        **kwargs,
+    )
+    fit(model, x, y, monitor, batch_size=16)
+    run = log_dir / schema.BATCH_RUN_SUBDIR
+    return model, (_run_values(run, "scalars"), _run_values(run, "histograms"))
+
+
 def test_histograms_with_a_cadence_of_their_own(tmp_path):
     # Seven steps, each one an event; histograms every third. The same
     # model trained again with histograms at every event gives the
@@ -320,22 +336,13 @@ def test_histograms_with_a_cadence_of_their_own(tmp_path):
     x, y = data(7 * 16)
     runs = {}
     for every in (3, None):
-        model = mlp([16, 8], ["relu", "tanh"])
-        log_dir = tmp_path / str(every)
-        monitor = ki.callbacks.HealthMonitor(
-            str(log_dir),
-            probe=(x[:32], y[:32]),
+        _, runs[every] = _batch_run(
+            tmp_path / str(every),
+            x,
+            y,
             every_n_steps=1,
             every_n_epochs=None,
-            source="batch",
             histogram_every_n_steps=every,
-            warn=False,
-        )
-        fit(model, x, y, monitor, batch_size=16)
-        run = log_dir / schema.BATCH_RUN_SUBDIR
-        runs[every] = (
-            _run_values(run, "scalars"),
-            _run_values(run, "histograms"),
         )
     (scalars, hists), (all_scalars, all_hists) = runs[3], runs[None]
     assert {step for step, _ in all_hists} == set(range(7))
@@ -373,21 +380,9 @@ def test_economy_leaves_out_duplicates_and_histograms(tmp_path):
     x, y = data(7 * 16)
     runs, weights = {}, {}
     for statistics in ("full", "economy"):
-        model = mlp([16, 8], ["relu", "tanh"])
         log_dir = tmp_path / statistics
-        monitor = ki.callbacks.HealthMonitor(
-            str(log_dir),
-            probe=(x[:32], y[:32]),
-            every_n_steps=2,
-            source="batch",
-            statistics=statistics,
-            warn=False,
-        )
-        fit(model, x, y, monitor, batch_size=16)
-        run = log_dir / schema.BATCH_RUN_SUBDIR
-        runs[statistics] = (
-            _run_values(run, "scalars"),
-            _run_values(run, "histograms"),
+        model, runs[statistics] = _batch_run(
+            log_dir, x, y, every_n_steps=2, statistics=statistics
         )
         weights[statistics] = variable_values(model)
         # The probe's events measure everything, in both.
@@ -415,22 +410,16 @@ def test_economy_leaves_out_duplicates_and_histograms(tmp_path):
 
 def test_economy_buckets_histograms_at_their_own_cadence(tmp_path):
     x, y = data(7 * 16)
-    model = mlp([16, 8], ["relu", "tanh"])
-    monitor = ki.callbacks.HealthMonitor(
-        str(tmp_path),
-        probe=(x[:32], y[:32]),
+    _, (scalars, hists) = _batch_run(
+        tmp_path,
+        x,
+        y,
         every_n_steps=1,
-        source="batch",
         statistics="economy",
         histogram_every_n_steps=3,
-        warn=False,
     )
-    fit(model, x, y, monitor, batch_size=16)
-    run = tmp_path / schema.BATCH_RUN_SUBDIR
-    hists = _run_values(run, "histograms")
     assert {step for step, _ in hists} == {0, 3, 6}
     assert len({tag for _, tag in hists}) == 4
-    scalars = _run_values(run, "scalars")
     assert {step for step, _ in scalars} == set(range(7))
     assert not any(tag.startswith("duplicate_fraction/") for _, tag in scalars)
 

@@ -107,20 +107,6 @@ def test_an_empty_first_batch_of_a_dataset(tmp_path):
             {"source": "batch", "histogram_every_n_steps": 0},
             ["`histogram_every_n_steps`", "positive integer"],
         ),
-    ],
-)
-def test_a_histogram_cadence_that_does_not_fit(tmp_path, kwargs, parts):
-    _refused(
-        tmp_path / "runs",
-        ValueError,
-        parts,
-        lambda d: HealthMonitor(d, (X, Y), every_n_steps=2, **kwargs),
-    )
-
-
-@pytest.mark.parametrize(
-    "kwargs, parts",
-    [
         (
             {"source": "batch", "statistics": "cheap"},
             ['`statistics` to be "full" or "economy"', "'cheap'"],
@@ -135,7 +121,7 @@ def test_a_histogram_cadence_that_does_not_fit(tmp_path, kwargs, parts):
         ),
     ],
 )
-def test_statistics_that_do_not_fit(tmp_path, kwargs, parts):
+def test_batch_source_arguments_that_do_not_fit(tmp_path, kwargs, parts):
     _refused(
         tmp_path / "runs",
         ValueError,
